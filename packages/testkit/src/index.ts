@@ -1,0 +1,28 @@
+export { type Gate, netnsGate } from './e2e-gate.js';
+export {
+  ECHO_DELAY_HEADER,
+  ECHO_STATUS_HEADER,
+  type EchoAnswer,
+  type HttpEchoOptions,
+  plainIp,
+  type RunningServer,
+  startHttpEcho,
+} from './http-echo.js';
+export { Lab, labSupported, listNetns } from './lab/lab.js';
+export {
+  belongsToPrefix,
+  type ClusterPlan,
+  type ClusterSpec,
+  ipInCidr,
+  LabPlanError,
+  type NodePlan,
+  type NodeSpec,
+  type PodPlan,
+  type PodSpec,
+  planCluster,
+  planNamespaces,
+} from './lab/plan.js';
+export { CommandError, type RunOptions, type RunResult, run } from './lab/run.js';
+export { testkitCli } from './paths.js';
+export { Child, type Readiness, type StartOptions, Supervisor, sleep } from './supervisor.js';
+export { type SinkReport, startTcpEcho, startTcpSink, tcpExchange } from './tcp-servers.js';
