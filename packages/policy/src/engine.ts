@@ -100,8 +100,14 @@ function compileMatch(m: istio.security.Match): CompiledMatch {
   const c: CompiledMatch = {
     namespaces: m.namespaces.map(stringTest),
     notNamespaces: m.notNamespaces.map(stringTest),
-    serviceAccounts: m.serviceAccounts.map((s) => ({ namespace: s.namespace, serviceAccount: s.serviceAccount })),
-    notServiceAccounts: m.notServiceAccounts.map((s) => ({ namespace: s.namespace, serviceAccount: s.serviceAccount })),
+    serviceAccounts: m.serviceAccounts.map((s) => ({
+      namespace: s.namespace,
+      serviceAccount: s.serviceAccount,
+    })),
+    notServiceAccounts: m.notServiceAccounts.map((s) => ({
+      namespace: s.namespace,
+      serviceAccount: s.serviceAccount,
+    })),
     principals: m.principals.map(stringTest),
     notPrincipals: m.notPrincipals.map(stringTest),
     sourceIps: cidrs(m.sourceIps),
@@ -152,9 +158,11 @@ function prepare(conn: Connection): Prepared {
   return p;
 }
 
-const anyCidr = (list: Cidr[], ip: Uint8Array | undefined) => ip !== undefined && list.some((c) => cidrContains(c.net, c.len, ip));
+const anyCidr = (list: Cidr[], ip: Uint8Array | undefined) =>
+  ip !== undefined && list.some((c) => cidrContains(c.net, c.len, ip));
 const anySa = (list: { namespace: string; serviceAccount: string }[], id: PeerIdentity | undefined) =>
-  id !== undefined && list.some((s) => s.namespace === id.namespace && s.serviceAccount === id.serviceAccount);
+  id !== undefined &&
+  list.some((s) => s.namespace === id.namespace && s.serviceAccount === id.serviceAccount);
 
 function matchOne(m: CompiledMatch, c: Prepared): boolean {
   if (m.empty) return false;
@@ -176,7 +184,9 @@ function matchOne(m: CompiledMatch, c: Prepared): boolean {
 
 function policyMatches(p: CompiledPolicy, c: Prepared): boolean {
   // No rules: never matches. A rule: every clause true; a clause: some match true (none → true).
-  return p.rules.some((clauses) => clauses.every((matches) => matches.length === 0 || matches.some((m) => matchOne(m, c))));
+  return p.rules.some((clauses) =>
+    clauses.every((matches) => matches.length === 0 || matches.some((m) => matchOne(m, c))),
+  );
 }
 
 /** Evaluates the policies that apply to a destination (see `selectPolicies`). */
@@ -190,7 +200,8 @@ export function evaluate(policies: Iterable<CompiledPolicy>, conn: Connection): 
       continue;
     }
     if (p.action === 'DENY') {
-      if (policyMatches(p, c)) return { allowed: false, policy: p.key, reason: `explicitly denied by: ${p.key}`, dryRun };
+      if (policyMatches(p, c))
+        return { allowed: false, policy: p.key, reason: `explicitly denied by: ${p.key}`, dryRun };
     } else allows.push(p);
   }
   if (allows.length === 0) return { allowed: true, reason: 'no allow policies', dryRun };
@@ -212,7 +223,8 @@ export function selectPolicies(
   const policies: CompiledPolicy[] = [];
   const missing: string[] = [];
   for (const p of all.values()) {
-    if (p.scope === 'GLOBAL' || (p.scope === 'NAMESPACE' && p.namespace === workload.namespace)) policies.push(p);
+    if (p.scope === 'GLOBAL' || (p.scope === 'NAMESPACE' && p.namespace === workload.namespace))
+      policies.push(p);
   }
   for (const key of workload.authorizationPolicies) {
     const p = all.get(key);

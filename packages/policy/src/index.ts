@@ -3,10 +3,10 @@ export {
   type Action,
   type CompiledPolicy,
   type Connection,
-  type Decision,
-  type PeerIdentity,
   compilePolicy,
+  type Decision,
   evaluate,
+  type PeerIdentity,
   selectPolicies,
 } from './engine.js';
 export { cidrContains, formatIp, parseIp } from './ip.js';

@@ -46,7 +46,8 @@ function parseIpv6(t: string): Uint8Array | undefined {
   const tail = halves.length === 2 ? groups(halves[1]!) : [];
   if (!head || !tail) return undefined;
   const missing = 8 - head.length - tail.length;
-  if ((halves.length === 1 && missing !== 0) || missing < 0 || (halves.length === 2 && missing < 1)) return undefined;
+  if ((halves.length === 1 && missing !== 0) || missing < 0 || (halves.length === 2 && missing < 1))
+    return undefined;
   const all = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail];
   const out = new Uint8Array(16);
   all.forEach((g, i) => {
