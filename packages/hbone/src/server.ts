@@ -1,0 +1,168 @@
+// HBONE server — shared spec ztunnel.md §1.2, §1.3, §1.7: mutual TLS (client certificate
+// required, client trust domain = ours), HTTP/2 with HBONE's windows, CONNECT only. Each
+// CONNECT stream goes to a handler that decides the outcome; errors are headers-only
+// responses (400 bad request, 401 denied, 503 no workload / upstream failed); on 200 the
+// stream is piped to the upstream socket the handler connected.
+import http2 from 'node:http2';
+import type net from 'node:net';
+import type tls from 'node:tls';
+import { type Identity, peerIdentity, verifyClientTrustDomain } from '@ambient/mtls';
+import { type Authority, parseAuthority } from './headers.js';
+import { type PipeResult, pipeTunnel } from './pipe.js';
+import { CONNECTION_WINDOW, type HboneTuning, MAX_SESSION_MEMORY_MB, serverSettings } from './settings.js';
+
+export interface HboneRequest {
+  /** Parsed `:authority` (already validated as `ip:port` or `host:port`). */
+  authority: Authority;
+  rawAuthority: string;
+  headers: http2.IncomingHttpHeaders;
+  peerIdentity: Identity;
+  /** TCP peer of the HBONE connection (the source pod or waypoint). */
+  remoteAddress: string;
+  remotePort: number;
+  /** Local address the HBONE connection arrived on (the destination pod IP in-pod). */
+  localAddress: string;
+}
+
+/** What the handler decided: refuse with a status, or tunnel to a connected socket. */
+export type HboneDecision =
+  | { status: 400 | 401 | 403 | 404 | 503 | 504; reason: string }
+  | { status: 200; upstream: net.Socket; responseHeaders?: Record<string, string> };
+
+export interface HboneServerOptions {
+  tls: tls.TlsOptions;
+  trustDomain: string;
+  handler(req: HboneRequest): Promise<HboneDecision>;
+  /** Called when a tunnel ends (for logs and metrics). */
+  onTunnelEnd?(req: HboneRequest, result: PipeResult): void;
+  /** Called for connection-level failures (TLS, trust domain, bad requests). */
+  onConnectionError?(err: Error, remote: string): void;
+  tuning?: HboneTuning;
+  pingIntervalMs?: number;
+}
+
+export class HboneServer {
+  readonly server: http2.Http2SecureServer;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private draining = false;
+
+  constructor(private readonly opts: HboneServerOptions) {
+    this.server = http2.createSecureServer({
+      ...opts.tls,
+      settings: serverSettings(opts.tuning),
+      maxSessionMemory: MAX_SESSION_MEMORY_MB,
+      allowHTTP1: false,
+    });
+    this.server.on('tlsClientError', (err, socket) =>
+      opts.onConnectionError?.(err, `${socket.remoteAddress}:${socket.remotePort}`),
+    );
+    this.server.on('session', (session) => this.onSession(session));
+    this.server.on('stream', (stream, headers) => void this.onStream(stream, headers));
+  }
+
+  /** Binds and listens; a bind error rejects (start-up fails, not a later request). */
+  listen(opts: net.ListenOptions): Promise<net.AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(opts, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as net.AddressInfo);
+      });
+    });
+  }
+
+  /** Rotated certificate: new handshakes use it, open connections continue. */
+  setSecureContext(options: tls.SecureContextOptions): void {
+    this.server.setSecureContext(options);
+  }
+
+  get openSessions(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * Drain: stop accepting, GOAWAY every session, let open streams finish until
+   * `deadlineMs`, then close what is left. Resolves when everything is closed.
+   */
+  async drain(deadlineMs: number): Promise<void> {
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sessions) s.close();
+    const timer = setTimeout(() => {
+      for (const s of this.sessions) s.destroy();
+    }, deadlineMs);
+    timer.unref();
+    await closed;
+    clearTimeout(timer);
+  }
+
+  private onSession(session: http2.ServerHttp2Session): void {
+    // The chain was verified by TLS; the trust domain is checked here, before any stream.
+    const socket = session.socket as tls.TLSSocket;
+    try {
+      verifyClientTrustDomain(socket, this.opts.trustDomain);
+    } catch (err) {
+      this.opts.onConnectionError?.(err as Error, `${socket.remoteAddress}:${socket.remotePort}`);
+      session.destroy();
+      return;
+    }
+    this.sessions.add(session);
+    session.once('close', () => this.sessions.delete(session));
+    session.on('error', () => session.destroy());
+    session.setLocalWindowSize(this.opts.tuning?.connectionWindow ?? CONNECTION_WINDOW);
+    const interval = this.opts.pingIntervalMs ?? 10_000;
+    const timer = setInterval(() => {
+      if (session.closed || session.destroyed) return;
+      const deadline = setTimeout(() => session.destroy(), 2 * interval);
+      deadline.unref();
+      try {
+        session.ping(() => clearTimeout(deadline));
+      } catch {
+        clearTimeout(deadline);
+      }
+    }, interval);
+    timer.unref();
+    session.once('close', () => clearInterval(timer));
+    if (this.draining) session.close();
+  }
+
+  private async onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): Promise<void> {
+    stream.on('error', () => stream.destroy());
+    const refuse = (status: number) => {
+      if (!stream.destroyed && !stream.headersSent)
+        stream.respond({ ':status': status }, { endStream: true });
+    };
+    if (headers[':method'] !== 'CONNECT') return refuse(400);
+    const rawAuthority = String(headers[':authority'] ?? '');
+    const authority = parseAuthority(rawAuthority);
+    if (!authority) return refuse(400);
+    const socket = stream.session?.socket as tls.TLSSocket | undefined;
+    if (!socket) return refuse(503);
+    const peer = peerIdentity(socket);
+    if (!peer) return refuse(401);
+    const req: HboneRequest = {
+      authority,
+      rawAuthority,
+      headers,
+      peerIdentity: peer,
+      remoteAddress: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
+      localAddress: socket.localAddress ?? '',
+    };
+    let decision: HboneDecision;
+    try {
+      decision = await this.opts.handler(req);
+    } catch (err) {
+      this.opts.onConnectionError?.(err as Error, `${req.remoteAddress}:${req.remotePort}`);
+      return refuse(503);
+    }
+    if (decision.status !== 200) return refuse(decision.status);
+    if (stream.destroyed) {
+      decision.upstream.destroy();
+      return;
+    }
+    stream.respond({ ':status': 200, ...decision.responseHeaders });
+    const result = await pipeTunnel(decision.upstream, stream);
+    this.opts.onTunnelEnd?.(req, result);
+  }
+}
