@@ -1,0 +1,25 @@
+// @ambient/telemetry — Istio metrics, access logs, and the admin / stats / readiness servers.
+
+export type { Logger } from 'pino';
+export { Registry } from 'prom-client';
+export { AccessLog, type AccessLogEntry, createLogger, type LoggerOptions } from './access-log.js';
+export { Readiness } from './readiness.js';
+export {
+  type AdminHandlers,
+  type BoundServer,
+  startAdminServer,
+  startReadinessServer,
+  startStatsServer,
+} from './servers.js';
+export {
+  type ConnectionInfo,
+  type PeerInfo,
+  type ResponseFlag,
+  registerBuildInfo,
+  TCP_LABELS,
+  type TcpLabelName,
+  type TcpLabels,
+  TcpMetrics,
+  tcpLabels,
+  XdsMetrics,
+} from './tcp-metrics.js';
