@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Ztunnel } from './app.js';
 // ztunnel entry point: configuration from the environment, start, drain on SIGTERM/SIGINT.
-import { ConfigError, loadConfig } from './config.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
 
 async function main(): Promise<void> {
   let config: Config;
