@@ -70,6 +70,7 @@ export class Ztunnel {
   private socks?: net.Server;
   private reconciling = Promise.resolve();
   private draining = false;
+  private stateLoaded = false;
   private readonly sockets: SocketFactory;
 
   private constructor(
@@ -173,11 +174,17 @@ export class Ztunnel {
     if (c.socks5Addr) await this.startSocks(c.socks5Addr.host, c.socks5Addr.port);
 
     this.state.on('workloads', () => this.reconcile());
+    // Ready means: the first ACK of every xDS type (or the local file loaded), and then the
+    // listeners of every local workload known at that point are open.
+    const markLoaded = async () => {
+      this.stateLoaded = true;
+      stateReady();
+      await this.reconcile();
+    };
     if (c.xdsAddress) {
       this.xds = startXdsSource(c, this.state, this.logger, new XdsMetrics(this.registry));
-      void this.xds.ready.then(stateReady);
-    } else stateReady();
-    await this.reconcile();
+      void this.xds.ready.then(markLoaded);
+    } else await markLoaded();
     this.logger.info(
       {
         node: c.nodeName,
@@ -251,7 +258,7 @@ export class Ztunnel {
       this.local.set(uid, { workload: w, identity, servers });
       this.logger.info({ workload: uid, identity, addresses: w.workloadIps }, 'proxying workload');
     }
-    this.readiness.done('proxy');
+    if (this.stateLoaded) this.readiness.done('proxy');
   }
 
   private async startSocks(host: string, port: number): Promise<void> {
@@ -284,7 +291,8 @@ export class Ztunnel {
       this.logger.debug({ error: (err as Error).message }, 'bad SOCKS5 request');
       return;
     }
-    sock.resume();
+    // Stay paused: the pipe resumes the socket once the upstream leg exists, so no early
+    // bytes are read with nobody to take them.
     await this.outbound.handle(sock, target, source);
   }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { Ztunnel } from './app.js';
 // ztunnel entry point: configuration from the environment, start, drain on SIGTERM/SIGINT.
+import { Ztunnel } from './app.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 
 async function main(): Promise<void> {

@@ -19,7 +19,7 @@ export {
   parseAuthority,
   parseBaggage,
 } from './headers.js';
-export { type PipeResult, pipeTunnel } from './pipe.js';
+export { abortLeg, type PipeResult, pipeTunnel } from './pipe.js';
 export { type HboneDecision, type HboneRequest, HboneServer, type HboneServerOptions } from './server.js';
 export {
   CONNECTION_WINDOW,

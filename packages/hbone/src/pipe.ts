@@ -1,42 +1,67 @@
 // Moves bytes between the two legs of a tunnel with half-close in both directions.
 //
 // One per user connection, on the hot path: no per-chunk JavaScript beyond what Node's
-// streams do themselves. Byte counts come from the TCP socket's own counters at the end
-// (`bytesRead`/`bytesWritten`), not from 'data' listeners.
-
+// streams do themselves (`pipe` with its backpressure). Byte counts come from the TCP
+// socket's own counters at the end (`bytesRead`/`bytesWritten`), not from 'data' listeners.
+//
+// Ending vs aborting: a FIN on one leg ends the other leg's writable (END_STREAM / FIN) and
+// the tunnel is done when both legs have closed. A leg that closes before both of its
+// directions finished — a reset, an error, a policy decision — aborts the other one: the
+// TCP side with an RST, the HTTP/2 side with RST_STREAM(INTERNAL_ERROR), so the far end sees a
+// broken connection, never a clean end of data. (Node's `Http2Stream.close(code)` ends the
+// writable first, so the peer receives END_STREAM — a clean FIN — before the RST_STREAM;
+// `destroy(err)` sends only RST_STREAM(INTERNAL_ERROR). Measured; see test/hbone.test.ts.)
+import http2 from 'node:http2';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream';
 
 export interface PipeResult {
   /** Bytes from the TCP side into the tunnel. */
   bytesIn: number;
   /** Bytes from the tunnel out to the TCP side. */
   bytesOut: number;
-  /** First error seen, if the tunnel did not end cleanly. */
+  /** Why the tunnel was aborted, if it did not end cleanly. */
   error?: Error;
 }
 
-/**
- * Pipes `tcp` (a net.Socket with allowHalfOpen) and `tunnel` (an HTTP/2 stream or any
- * Duplex) both ways. A FIN on one side ends the other side's writable (END_STREAM / FIN);
- * the tunnel is done when both directions are done. An error on one side destroys the
- * other — the TCP side with a reset, as a failed connection looks to an application.
- */
+function isHttp2Stream(d: Duplex): d is http2.Http2Stream {
+  return typeof (d as http2.Http2Stream).close === 'function' && 'rstCode' in d;
+}
+
+/** Aborts a leg so that its peer sees a failure. */
+export function abortLeg(d: Duplex): void {
+  if (d.destroyed) return;
+  if (isHttp2Stream(d)) d.destroy(new Error('tunnel aborted'));
+  else if (typeof (d as net.Socket).resetAndDestroy === 'function') (d as net.Socket).resetAndDestroy();
+  else d.destroy();
+}
+
+function finishedCleanly(d: Duplex): boolean {
+  if (isHttp2Stream(d) && d.rstCode !== undefined && d.rstCode !== http2.constants.NGHTTP2_NO_ERROR)
+    return false;
+  return d.readableEnded && d.writableFinished;
+}
+
+/** Pipes `tcp` (a net.Socket with allowHalfOpen) and `tunnel` (an HTTP/2 stream or any Duplex) both ways. */
 export function pipeTunnel(tcp: net.Socket, tunnel: Duplex): Promise<PipeResult> {
   return new Promise((resolve) => {
-    let pending = 2;
     let error: Error | undefined;
-    const done = (err?: Error | null) => {
-      if (err && !error) {
-        error = err;
-        if (!tcp.destroyed) tcp.resetAndDestroy();
-        if (!tunnel.destroyed) tunnel.destroy();
-      }
-      if (--pending === 0)
+    let closed = 0;
+    const abort = (why: Error) => {
+      if (!error) error = why;
+      abortLeg(tcp);
+      abortLeg(tunnel);
+    };
+    const onClose = (leg: Duplex, name: string) => () => {
+      if (!finishedCleanly(leg)) abort(error ?? new Error(`${name} closed before the tunnel finished`));
+      if (++closed === 2)
         resolve({ bytesIn: tcp.bytesRead, bytesOut: tcp.bytesWritten, ...(error ? { error } : {}) });
     };
-    pipeline(tcp, tunnel, (err) => done(err));
-    pipeline(tunnel, tcp, (err) => done(err));
+    tcp.once('close', onClose(tcp, 'client connection'));
+    tunnel.once('close', onClose(tunnel, 'tunnel stream'));
+    tcp.on('error', (err) => abort(err));
+    tunnel.on('error', (err) => abort(err));
+    tcp.pipe(tunnel);
+    tunnel.pipe(tcp);
   });
 }

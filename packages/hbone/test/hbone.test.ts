@@ -34,7 +34,10 @@ beforeAll(async () => {
 
 /** A TCP echo upstream (half-close aware). */
 async function echoUpstream(): Promise<number> {
-  const srv = net.createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+  const srv = net.createServer({ allowHalfOpen: true }, (s) => {
+    s.on('error', () => {}); // some tests reset on purpose
+    s.pipe(s);
+  });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   cleanups.push(() => srv.close());
   return (srv.address() as net.AddressInfo).port;
@@ -227,5 +230,26 @@ describe('parseAuthority', () => {
   });
   it('brackets IPv6 in formatAuthority', () => {
     expect(formatAuthority('fd00::1', 15008)).toBe('[fd00::1]:15008');
+  });
+});
+
+describe('aborts', () => {
+  it('an upstream reset reaches the client as a reset, never as a clean end of stream', async () => {
+    const app = await echoUpstream();
+    let upstream: net.Socket | undefined;
+    const { port } = await startServer(async (req) => {
+      upstream = net.connect({ host: req.authority.host, port: req.authority.port, allowHalfOpen: true });
+      await new Promise((r) => upstream!.once('connect', r));
+      return { status: 200, upstream };
+    });
+    const s = await pool().connect(key(port), { authority: `127.0.0.1:${app}` });
+    const events: string[] = [];
+    for (const e of ['end', 'error', 'close']) s.on(e, () => events.push(e));
+    s.write('x');
+    await sleep(50);
+    upstream!.resetAndDestroy();
+    await new Promise((r) => s.once('close', r));
+    expect(events).not.toContain('end');
+    expect(events).toContain('error');
   });
 });

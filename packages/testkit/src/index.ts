@@ -24,5 +24,6 @@ export {
 } from './lab/plan.js';
 export { CommandError, type RunOptions, type RunResult, run } from './lab/run.js';
 export { testkitCli } from './paths.js';
+export { exchange, type SocksConnectOptions, socksConnect } from './socks5-client.js';
 export { Child, type Readiness, type StartOptions, Supervisor, sleep } from './supervisor.js';
 export { type SinkReport, startTcpEcho, startTcpSink, tcpExchange } from './tcp-servers.js';

@@ -92,6 +92,7 @@ function installExitHook(): void {
 
 export class Supervisor {
   private readonly children: Child[] = [];
+  private readonly written = new Set<string>();
 
   /** `logDir`: where each child's `<name>.log` goes, e.g. `test-logs/<test name>`. */
   constructor(readonly logDir: string) {
@@ -101,7 +102,9 @@ export class Supervisor {
 
   async start(opts: StartOptions): Promise<Child> {
     const logFile = path.join(this.logDir, `${opts.name}.log`);
-    const log = createWriteStream(logFile, { flags: 'a' });
+    // A fresh log per run; a restart within the same run appends to it.
+    const log = createWriteStream(logFile, { flags: this.written.has(logFile) ? 'a' : 'w' });
+    this.written.add(logFile);
     const [cmd, args] = opts.netns
       ? ['ip', ['netns', 'exec', opts.netns, opts.command, ...(opts.args ?? [])]]
       : [opts.command, opts.args ?? []];

@@ -12,7 +12,8 @@ export type ProxyErrorCode =
   | 'NO_UPSTREAM' // service without healthy endpoints
   | 'UNKNOWN_SOURCE' // outbound from an address that is no local workload
   | 'HBONE' // the HBONE leg failed (dial, TLS, refusal)
-  | 'IDENTITY'; // no certificate for the source identity
+  | 'IDENTITY' // no certificate for the source identity
+  | 'ABORTED'; // an established tunnel was reset (peer reset, policy change)
 
 export class ProxyError extends Error {
   constructor(

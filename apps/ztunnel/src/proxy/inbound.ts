@@ -169,6 +169,7 @@ export class Inbound {
     o.untrack();
     o.record.bytesFromClient = result.bytesOut;
     o.record.bytesToClient = result.bytesIn;
+    if (result.error) o.record.error = new ProxyError('ABORTED', result.error.message);
     this.d.telemetry.complete(o.record);
   }
 }

@@ -91,8 +91,7 @@ export class Outbound {
         });
       });
       const result = await pipeTunnel(client, upstream);
-      if (result.error)
-        this.d.logger.debug({ error: result.error.message }, 'passthrough ended with an error');
+      if (result.error) record.error = new ProxyError('ABORTED', result.error.message);
       return;
     }
     record.info.mutualTls = true;
@@ -139,6 +138,6 @@ export class Outbound {
       throw e;
     }
     const result = await pipeTunnel(client, stream);
-    if (result.error) this.d.logger.debug({ error: result.error.message }, 'tunnel ended with an error');
+    if (result.error) record.error = new ProxyError('ABORTED', result.error.message);
   }
 }

@@ -35,7 +35,7 @@ describe('LOCAL_XDS_PATH format', () => {
   });
 
   it('accepts the older revision without dryRun', () => {
-    const c = parseLocalConfig(example.replace('  dryRun: false\n', ''), 'old.yaml');
+    const c = parseLocalConfig(example.replace(/^\s*dryRun: false\n/m, ''), 'old.yaml');
     expect(c.policies[0]!.dryRun).toBe(false);
   });
 
