@@ -56,6 +56,8 @@ export class HboneServer {
     this.server.on('tlsClientError', (err, socket) =>
       opts.onConnectionError?.(err, `${socket.remoteAddress}:${socket.remotePort}`),
     );
+    // Small tunnel writes must not wait for Nagle (latency at a fixed request rate).
+    this.server.on('connection', (socket: net.Socket) => socket.setNoDelay(true));
     this.server.on('session', (session) => this.onSession(session));
     this.server.on('stream', (stream, headers) => void this.onStream(stream, headers));
   }

@@ -1,0 +1,293 @@
+#!/usr/bin/env node
+// Benchmark (not a test): the ztunnel data path on loopback, side by side with a stunnel4
+// mutual-TLS 1.3 tunnel pair (the C/OpenSSL peer) and with direct TCP, in one run,
+// alternating, medians of the rounds. First version of the L4 rows of the benchmark issue;
+// the in-box cluster version (in-pod capture, two nodes) follows with the capture work.
+//   node bench/ztunnel-loopback.mjs [--quick] [--rounds N]
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  CaService,
+  CertificateAuthority,
+  createCsr,
+  generateEcKey,
+  Identity,
+  staticAllowList,
+} from '@ambient/mtls';
+import { Address } from '@ambient/proto';
+import { Supervisor, socksConnect, testkitCli } from '@ambient/testkit';
+import { ResourceCache, XdsServer } from '@ambient/xds';
+import * as grpc from '@grpc/grpc-js';
+import { bulkSend, connectTcp, cpuSeconds, median, pacedHttp, rssMb } from './lib/measure.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const quick = process.argv.includes('--quick');
+const ri = process.argv.indexOf('--rounds');
+const ROUNDS = ri > 0 ? Number(process.argv[ri + 1]) : 3;
+const BULK = (quick ? 128 : 512) * 1024 * 1024;
+const LAT_SECONDS = quick ? 3 : 15;
+const RATE = 1000;
+const CLIENT = '127.0.10.1';
+const SERVER = '127.0.20.1';
+const say = (m) => process.stdout.write(`${m}\n`);
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'bench-l4-'));
+const sup = new Supervisor(path.join(work, 'logs'));
+const cleanup = [];
+process.on('SIGINT', async () => {
+  await sup.stopAll(1000);
+  process.exit(130);
+});
+
+try {
+  say(
+    `ztunnel L4 bench on loopback — ${ROUNDS} rounds, ${BULK / 1048576} MiB per throughput run, ${RATE} req/s for ${LAT_SECONDS} s per latency run`,
+  );
+  say(`machine: ${os.cpus().length} × ${os.cpus()[0].model}, Node ${process.version}`);
+
+  // Apps on the server workload's address: a sink (its own process) and a 1 KB HTTP server.
+  say('• starting apps (sink, 1 KB HTTP) …');
+  await sup.start({
+    name: 'sink',
+    command: process.execPath,
+    args: [testkitCli, 'tcp-sink', '--port', '9000', '--host', SERVER],
+    ready: { tcp: 9000, host: SERVER },
+  });
+  const httpScript =
+    "require('http').createServer((q,s)=>{s.writeHead(200,{'content-length':1024});s.end(Buffer.alloc(1024,97))}).listen(9080,process.argv[1],()=>console.log('up'))";
+  await sup.start({
+    name: 'http-1k',
+    command: process.execPath,
+    args: ['-e', httpScript, SERVER],
+    ready: { tcp: 9080, host: SERVER },
+  });
+
+  // Control plane: xDS + CA in this process.
+  say('• starting the control plane and two ztunnels …');
+  const cache = new ResourceCache();
+  const xds = new XdsServer({ cache, debounceMs: 5 });
+  const xdsPort = await xds.listen('127.0.0.1:0');
+  cleanup.push(() => xds.close());
+  const ca = await CertificateAuthority.loadOrCreate(path.join(work, 'ca'));
+  const caServer = new grpc.Server();
+  new CaService({ ca, authorize: staticAllowList({ bench: ['spiffe://cluster.local/ns/bench/*'] }) }).addTo(
+    caServer,
+  );
+  const caPort = await new Promise((res, rej) =>
+    caServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
+      e ? rej(e) : res(p),
+    ),
+  );
+  cleanup.push(() => caServer.forceShutdown());
+  const wl = (name, ip, node) => ({
+    workload: {
+      uid: `Kubernetes//Pod/bench/${name}`,
+      name,
+      namespace: 'bench',
+      addresses: [Uint8Array.from(ip.split('.').map(Number))],
+      tunnelProtocol: 1,
+      serviceAccount: name,
+      node,
+    },
+  });
+  cache.set(Address, 'Kubernetes//Pod/bench/client', wl('client', CLIENT, 'node1'));
+  cache.set(Address, 'Kubernetes//Pod/bench/server', wl('server', SERVER, 'node2'));
+  const ztMain = path.join(here, '..', 'apps', 'ztunnel', 'dist', 'main.js');
+  const zt = {};
+  for (const [node, host] of [
+    ['node1', '127.0.1.1'],
+    ['node2', '127.0.1.2'],
+  ]) {
+    zt[node] = await sup.start({
+      name: `ztunnel-${node}`,
+      command: process.execPath,
+      args: [ztMain],
+      env: {
+        NODE_NAME: node,
+        XDS_ADDRESS: `http://127.0.0.1:${xdsPort}`,
+        CA_ADDRESS: `http://127.0.0.1:${caPort}`,
+        AUTH_TOKEN: 'bench',
+        UNSTABLE_ENABLE_SOCKS5: 'true',
+        AMBIENT_SOCKS5_ADDR: `${host}:15080`,
+        AMBIENT_ADMIN_ADDR: `${host}:15000`,
+        AMBIENT_STATS_ADDR: `${host}:15020`,
+        AMBIENT_READINESS_ADDR: `${host}:15021`,
+        LOG_LEVEL: 'warn',
+      },
+      ready: { http: `http://${host}:15021/healthz/ready` },
+    });
+  }
+
+  // stunnel pair with certificates from the same CA (EC P-256, TLS 1.3, client certs verified).
+  say('• starting the stunnel4 mutual-TLS pair …');
+  const certDir = path.join(work, 'stunnel');
+  mkdirSync(certDir, { recursive: true });
+  for (const name of ['client', 'server']) {
+    const key = generateEcKey();
+    const id = Identity.parse(`spiffe://cluster.local/ns/bench/sa/stunnel-${name}`);
+    const chain = ca.sign(createCsr(id.toString(), key), id);
+    writeFileSync(path.join(certDir, `${name}.pem`), chain.slice(0, -1).join(''));
+    writeFileSync(path.join(certDir, `${name}-key.pem`), key.privateKeyPem);
+  }
+  writeFileSync(path.join(certDir, 'root.pem'), ca.rootPem);
+  const conf = (name, role, services) =>
+    [
+      'foreground = yes',
+      'pid =',
+      'debug = 3',
+      ...services.flatMap(([svc, accept, connect]) => [
+        `[${svc}]`,
+        role === 'client' ? 'client = yes' : 'client = no',
+        `accept = ${accept}`,
+        `connect = ${connect}`,
+        `cert = ${certDir}/${name}.pem`,
+        `key = ${certDir}/${name}-key.pem`,
+        `CAfile = ${certDir}/root.pem`,
+        'verifyChain = yes',
+        'sslVersionMin = TLSv1.3',
+        'sslVersionMax = TLSv1.3',
+      ]),
+    ].join('\n');
+  writeFileSync(
+    path.join(certDir, 'server.conf'),
+    conf('server', 'server', [
+      ['bulk', '127.0.2.2:7001', `${SERVER}:9000`],
+      ['http', '127.0.2.2:7081', `${SERVER}:9080`],
+    ]),
+  );
+  writeFileSync(
+    path.join(certDir, 'client.conf'),
+    conf('client', 'client', [
+      ['bulk', '127.0.2.1:7000', '127.0.2.2:7001'],
+      ['http', '127.0.2.1:7080', '127.0.2.2:7081'],
+    ]),
+  );
+  const stServer = await sup.start({
+    name: 'stunnel-server',
+    command: 'stunnel4',
+    args: [path.join(certDir, 'server.conf')],
+    ready: { tcp: 7081, host: '127.0.2.2' },
+  });
+  const stClient = await sup.start({
+    name: 'stunnel-client',
+    command: 'stunnel4',
+    args: [path.join(certDir, 'client.conf')],
+    ready: { tcp: 7080, host: '127.0.2.1' },
+  });
+
+  const paths = {
+    direct: { connect: (port) => connectTcp(SERVER, port, CLIENT), pids: [] },
+    stunnel: {
+      connect: (port) => connectTcp('127.0.2.1', port === 9000 ? 7000 : 7080, CLIENT),
+      pids: [stClient.pid, stServer.pid],
+    },
+    ztunnel: {
+      connect: (port) =>
+        socksConnect({
+          proxyHost: '127.0.1.1',
+          proxyPort: 15080,
+          localAddress: CLIENT,
+          dstIp: SERVER,
+          dstPort: port,
+        }),
+      pids: [zt.node1.pid, zt.node2.pid],
+    },
+  };
+  // Warm up each path (TLS sessions, certificates, JIT).
+  for (const p of Object.values(paths)) {
+    await bulkSend(await p.connect(9000), 16 * 1024 * 1024);
+    const socks = await Promise.all([0, 1, 2, 3].map(() => p.connect(9080)));
+    await pacedHttp(socks, { rate: 400, seconds: 1 });
+    for (const s of socks) s.destroy();
+  }
+
+  const samples = { direct: [], stunnel: [], ztunnel: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = Object.keys(paths);
+    if (r % 2) order.reverse();
+    for (const name of order) {
+      const p = paths[name];
+      const cpu0 = p.pids.map(cpuSeconds);
+      const bulk = await bulkSend(await p.connect(9000), BULK);
+      const cpuBulk = p.pids.map((pid, i) => (cpuSeconds(pid) - cpu0[i]) / (bulk.bytes / 2 ** 30));
+      const socks = await Promise.all([0, 1, 2, 3].map(() => p.connect(9080)));
+      const cpu1 = p.pids.map(cpuSeconds);
+      const lat = await pacedHttp(socks, { rate: RATE, seconds: LAT_SECONDS });
+      const cpuLat = p.pids.map((pid, i) => ((cpuSeconds(pid) - cpu1[i]) / lat.requests) * 10_000);
+      for (const s of socks) s.destroy();
+      const rss = p.pids.map(rssMb);
+      samples[name].push({
+        gbps: (bulk.mibPerSec * 8 * 1.048576) / 1000,
+        cpuPerGiB: cpuBulk,
+        ...lat,
+        cpuPer10k: cpuLat,
+        rssMb: rss,
+      });
+      say(
+        `  round ${r + 1} ${name.padEnd(8)} ${((bulk.mibPerSec * 8 * 1.048576) / 1000).toFixed(2)} Gbit/s  p50 ${lat.p50.toFixed(2)} ms  p99 ${lat.p99.toFixed(2)} ms  (${lat.requests} req, ${lat.errors} errors)`,
+      );
+    }
+  }
+
+  const m = (name, f) => median(samples[name].map(f));
+  const rows = {};
+  for (const name of Object.keys(paths)) {
+    rows[name] = {
+      'Gbit/s': m(name, (s) => s.gbps).toFixed(2),
+      'CPU-s/GiB (client side, server side)': samples[name][0].cpuPerGiB.length
+        ? [0, 1].map((i) => m(name, (s) => s.cpuPerGiB[i]).toFixed(2)).join(' / ')
+        : '-',
+      'p50 ms': m(name, (s) => s.p50).toFixed(3),
+      'p90 ms': m(name, (s) => s.p90).toFixed(3),
+      'p99 ms': m(name, (s) => s.p99).toFixed(3),
+      'p99.9 ms': m(name, (s) => s.p999).toFixed(3),
+      'added p99 ms':
+        name === 'direct' ? '-' : (m(name, (s) => s.p99) - m('direct', (s) => s.p99)).toFixed(3),
+      'CPU-s/10k req (each side)': samples[name][0].cpuPer10k.length
+        ? [0, 1].map((i) => m(name, (s) => s.cpuPer10k[i]).toFixed(2)).join(' / ')
+        : '-',
+    };
+  }
+  say('\nResults (medians of rounds):');
+  console.table(rows);
+  const ratio = (a, b) => (a / b).toFixed(2);
+  const throughputRatio = ratio(
+    m('ztunnel', (s) => s.gbps),
+    m('stunnel', (s) => s.gbps),
+  );
+  const addedZ = m('ztunnel', (s) => s.p99) - m('direct', (s) => s.p99);
+  const addedS = m('stunnel', (s) => s.p99) - m('direct', (s) => s.p99);
+  say(`ztunnel / stunnel throughput: ${throughputRatio} (target ≥ 0.8)`);
+  say(`ztunnel / stunnel added p99:  ${ratio(addedZ, addedS)} (target ≤ 2.0)`);
+  const out = path.join(here, 'results');
+  mkdirSync(out, { recursive: true });
+  const file = path.join(out, `${new Date().toISOString().replace(/[:.]/g, '-')}-ztunnel-loopback.json`);
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        bench: 'ztunnel-loopback',
+        quick,
+        rounds: ROUNDS,
+        machine: {
+          cpus: os.cpus().length,
+          model: os.cpus()[0].model,
+          node: process.version,
+          kernel: os.release(),
+        },
+        rows,
+        samples,
+      },
+      null,
+      2,
+    ),
+  );
+  say(`raw samples: ${path.relative(process.cwd(), file)}`);
+} finally {
+  await sup.stopAll(2000);
+  for (const c of cleanup.reverse()) await c();
+}
+process.exit(0);
