@@ -26,10 +26,12 @@ import {
   XdsMetrics,
 } from '@ambient/telemetry';
 import type { XdsClient } from '@ambient/xds';
+import { InPodSockets, type PodListeners, startPodCapture, stopPodCapture } from './capture/inpod.js';
 import { type Config, publicConfig } from './config.js';
 import { createSecretManager } from './identity/certificates.js';
 import { ConnectionTracker } from './proxy/connection-tracker.js';
 import { Inbound } from './proxy/inbound.js';
+import { handleInboundPlaintext } from './proxy/inbound-plaintext.js';
 import { Outbound } from './proxy/outbound.js';
 import { loopbackSockets, type SocketFactory } from './proxy/sockets.js';
 import { dnsResolve, readSocksRequest, refuseSocks } from './proxy/socks5.js';
@@ -38,6 +40,11 @@ import { type LocalConfig, parseLocalConfig } from './state/local-config.js';
 import { normalizeIp, ProxyState } from './state/proxy-state.js';
 import { type Workload, workloadIdentity } from './state/types.js';
 import { startXdsSource } from './state/xds-source.js';
+
+/** Readiness task of one local pod: pending until its listeners are open. */
+function podTask(w: Workload): string {
+  return `pod ${w.namespace}/${w.name}`;
+}
 
 export interface ZtunnelOptions {
   sockets?: SocketFactory;
@@ -50,6 +57,8 @@ interface LocalListeners {
   workload: Workload;
   identity: string;
   servers: HboneServer[];
+  /** In-pod mode: the pod's capture (rules + 15001/15006/15008 inside its namespace). */
+  capture?: PodListeners;
 }
 
 export class Ztunnel {
@@ -65,6 +74,7 @@ export class Ztunnel {
   private inbound!: Inbound;
   private outbound!: Outbound;
   private tracker!: ConnectionTracker;
+  private telemetry!: ConnectionTelemetry;
   private xds?: XdsClient;
   private localConfig?: LocalConfig;
   private socks?: net.Server;
@@ -82,7 +92,8 @@ export class Ztunnel {
       level: config.logLevel as never,
       ...(opts.logDestination ? { destination: opts.logDestination } : {}),
     });
-    this.sockets = opts.sockets ?? loopbackSockets;
+    this.sockets =
+      opts.sockets ?? (config.capture === 'inpod' ? new InPodSockets(this.logger) : loopbackSockets);
   }
 
   static async start(config: Config, opts: ZtunnelOptions = {}): Promise<Ztunnel> {
@@ -101,6 +112,7 @@ export class Ztunnel {
     registerBuildInfo(this.registry, 'ztunnel', c.version);
     const tcpMetrics = new TcpMetrics(this.registry);
     const telemetry = new ConnectionTelemetry(tcpMetrics, new AccessLog(this.logger));
+    this.telemetry = telemetry;
     const stateReady = this.readiness.register('state manager');
     this.readiness.register('proxy');
 
@@ -219,27 +231,46 @@ export class Ztunnel {
 
   private async reconcileNow(): Promise<void> {
     if (this.draining) return;
+    const inpod = this.config.capture === 'inpod';
     const wanted = new Map<string, Workload>();
-    for (const w of this.state.dump().workloads) if (this.isLocal(w)) wanted.set(w.uid, w);
+    for (const w of this.state.dump().workloads) {
+      if (!this.isLocal(w)) continue;
+      if (inpod && !w.netns) {
+        this.readiness.block(podTask(w));
+        this.logger.warn(
+          { workload: w.uid },
+          'local workload has no network namespace yet; cannot capture its traffic',
+        );
+        continue;
+      }
+      wanted.set(w.uid, w);
+    }
     for (const [uid, l] of this.local) {
       const w = wanted.get(uid);
-      if (w && w.workloadIps.join() === l.workload.workloadIps.join() && workloadIdentity(w) === l.identity) {
+      if (
+        w &&
+        w.workloadIps.join() === l.workload.workloadIps.join() &&
+        workloadIdentity(w) === l.identity &&
+        w.netns === l.workload.netns
+      ) {
         l.workload = w;
         continue;
       }
       this.local.delete(uid);
+      this.readiness.done(podTask(l.workload));
       await Promise.all(l.servers.map((s) => s.drain(1000)));
+      if (l.capture) await stopPodCapture(l.workload, l.capture, 1000, true);
       if (![...this.local.values()].some((x) => x.identity === l.identity))
         this.secrets.forget(Identity.parse(l.identity));
       this.logger.info({ workload: uid }, 'stopped proxying workload');
     }
     for (const [uid, w] of wanted) {
       if (this.local.has(uid)) continue;
+      this.readiness.block(podTask(w));
       const identity = workloadIdentity(w);
       const cert = await this.secrets.fetch(Identity.parse(identity));
-      const servers: HboneServer[] = [];
-      for (const ip of w.workloadIps) {
-        const server = new HboneServer({
+      const hboneServer = () =>
+        new HboneServer({
           tls: serverTlsOptions(cert),
           trustDomain: w.trustDomain,
           handler: this.inbound.handler(w),
@@ -252,11 +283,39 @@ export class Ztunnel {
             maxFrameSize: this.config.http2.frameSize,
           },
         });
-        await server.listen({ host: ip, port: 15008 });
-        servers.push(server);
+      const servers: HboneServer[] = [];
+      let capture: PodListeners | undefined;
+      if (inpod) {
+        const current = () => this.state.findWorkload(uid) ?? w;
+        const plaintextDeps = {
+          state: this.state,
+          sockets: this.sockets,
+          telemetry: this.telemetry,
+          tracker: this.tracker,
+        };
+        capture = await startPodCapture(
+          w,
+          {
+            outbound: (sock, dst) => void this.outbound.handle(sock, dst, current()),
+            plaintext: (sock, dst) => void handleInboundPlaintext(plaintextDeps, sock, dst, current()),
+            hbone: hboneServer,
+          },
+          this.logger,
+        );
+        servers.push(capture.hbone);
+      } else {
+        for (const ip of w.workloadIps) {
+          const server = hboneServer();
+          await server.listen({ host: ip, port: 15008 });
+          servers.push(server);
+        }
       }
-      this.local.set(uid, { workload: w, identity, servers });
-      this.logger.info({ workload: uid, identity, addresses: w.workloadIps }, 'proxying workload');
+      this.local.set(uid, { workload: w, identity, servers, ...(capture ? { capture } : {}) });
+      this.readiness.done(podTask(w));
+      this.logger.info(
+        { workload: uid, identity, addresses: w.workloadIps, ...(inpod ? { netns: w.netns } : {}) },
+        'proxying workload',
+      );
     }
     if (this.stateLoaded) this.readiness.done('proxy');
   }
@@ -354,6 +413,10 @@ export class Ztunnel {
     this.logger.info({ deadlineMs: deadline }, 'draining');
     this.socks?.close();
     this.pool?.close();
+    for (const l of this.local.values()) {
+      l.capture?.outbound.close();
+      l.capture?.plaintext.close();
+    }
     await Promise.all([...this.local.values()].flatMap((l) => l.servers.map((s) => s.drain(deadline))));
     const until = Date.now() + deadline;
     while (this.outbound?.openConnections > 0 && Date.now() < until)
@@ -368,7 +431,10 @@ export class Ztunnel {
     this.xds?.close();
     this.pool?.destroy();
     this.socks?.close();
-    for (const l of this.local.values()) for (const s of l.servers) await s.drain(0);
+    for (const l of this.local.values()) {
+      for (const s of l.servers) await s.drain(0);
+      if (l.capture) await stopPodCapture(l.workload, l.capture, 0, false);
+    }
     this.local.clear();
     for (const s of this.servers.splice(0)) await s.close();
     this.secrets?.stop();

@@ -23,6 +23,8 @@ export interface Config {
   caRootCert?: string;
   /** Self-signed certificates in-process (no CA server). */
   fakeCa: boolean;
+  /** FAKE_CA's directory: ztunnels sharing it share one root (development, the lab). */
+  fakeCaDir?: string;
   localXds?: { source: string; text: string };
   /** Bearer token (read again on every request when it comes from a file). */
   authToken: () => string | undefined;
@@ -227,6 +229,7 @@ export function loadConfig(env: Env = process.env, version = '0.1.0'): Config {
     ...(caAddress && !fakeCa ? { caAddress } : {}),
     ...(caRootCert ? { caRootCert } : {}),
     fakeCa,
+    ...(env.AMBIENT_FAKE_CA_DIR ? { fakeCaDir: env.AMBIENT_FAKE_CA_DIR } : {}),
     ...(localXds ? { localXds } : {}),
     authToken,
     xdsHeaders: prefixed('XDS_HEADER_'),

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { run } from './lab/run.js';
+import { testkitCli } from './paths.js';
 
 export type Readiness = { tcp: number; host?: string } | { http: string } | { log: RegExp };
 
@@ -173,6 +174,17 @@ async function isReady(
   recentOutput: () => string,
 ): Promise<boolean> {
   if ('log' in ready) return ready.log.test(recentOutput());
+  if ('http' in ready && netns) {
+    // The URL lives inside another namespace: ask from there.
+    const res = await run(
+      'ip',
+      ['netns', 'exec', netns, process.execPath, testkitCli, 'http-get', ready.http, '--timeout-ms', '1000'],
+      {
+        allowFailure: true,
+      },
+    );
+    return res.code === 0 && /"status":200/.test(res.stdout);
+  }
   if ('http' in ready) {
     try {
       const res = await fetch(ready.http, { signal: AbortSignal.timeout(1000) });

@@ -19,7 +19,8 @@ export async function createSecretManager(
   config: Config,
 ): Promise<{ secrets: SecretManager; close(): void }> {
   if (config.fakeCa) {
-    const ca = await CertificateAuthority.loadOrCreate(mkdtempSync(path.join(tmpdir(), 'ztunnel-fake-ca-')), {
+    const dir = config.fakeCaDir ?? mkdtempSync(path.join(tmpdir(), 'ztunnel-fake-ca-'));
+    const ca = await CertificateAuthority.loadOrCreate(dir, {
       trustDomain: config.trustDomain,
     });
     const provider: CertificateProvider = {

@@ -71,7 +71,10 @@ export class Outbound {
     srcIp: string,
     record: ConnectionRecord,
   ): Promise<void> {
-    if (ILLEGAL_PORTS.has(dst.port) && source.workloadIps.map(normalizeIp).includes(normalizeIp(dst.ip))) {
+    const dstIp = normalizeIp(dst.ip);
+    const toSelf =
+      dstIp.startsWith('127.') || dstIp === '::1' || source.workloadIps.map(normalizeIp).includes(dstIp);
+    if (ILLEGAL_PORTS.has(dst.port) && toSelf) {
       throw new ProxyError(
         'ILLEGAL_PORT',
         `refusing a connection to ztunnel's own port ${dst.port} (a loop)`,

@@ -1,8 +1,15 @@
 // istio.workload / istio.security protos → ztunnel's internal model. The only place that
 // knows both shapes (protobuf conversion kept at the edge). Spec: ztunnel.md §3.3, §2.1 defaults.
 import { formatIp } from '@ambient/policy';
-import { istio } from '@ambient/proto';
-import type { GatewayAddress, LoadBalancer, Scope, Service, Workload } from './types.js';
+import { istio, lookupType } from '@ambient/proto';
+import {
+  type GatewayAddress,
+  type LoadBalancer,
+  NETNS_EXTENSION,
+  type Scope,
+  type Service,
+  type Workload,
+} from './types.js';
 
 const W = istio.workload;
 
@@ -69,6 +76,13 @@ export function workloadFromProto(w: istio.workload.Workload): Workload {
   if (gw) out.networkGateway = gw;
   if (w.locality)
     out.locality = { region: w.locality.region, zone: w.locality.zone, subzone: w.locality.subzone };
+  const netns = w.extensions.find((e) => e.name === NETNS_EXTENSION)?.config;
+  if (netns?.type_url.endsWith('google.protobuf.StringValue')) {
+    const value = (
+      lookupType('google.protobuf.StringValue').decode(netns.value) as unknown as { value: string }
+    ).value;
+    if (value) out.netns = value;
+  }
   if (w.applicationTunnel) {
     out.applicationTunnel = {
       protocol: w.applicationTunnel.protocol === 1 ? 'PROXY' : 'NONE',

@@ -79,6 +79,8 @@ const workloadSchema = z
     waypoint: gatewayAddress.optional(),
     networkGateway: gatewayAddress.optional(),
     services: z.record(z.string(), portMap).default({}),
+    // Ours (in-pod capture without a CNI agent): the pod's network namespace path.
+    netns: z.string().optional(),
   })
   .strict();
 
@@ -215,6 +217,7 @@ export function parseLocalConfig(text: string, source: string): LocalConfig {
     if (!w.waypoint) delete out.waypoint;
     if (!w.networkGateway) delete out.networkGateway;
     if (!w.locality) delete out.locality;
+    if (!w.netns) delete out.netns;
     return out;
   });
   const services = f.services.map(

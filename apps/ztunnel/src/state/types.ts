@@ -49,7 +49,16 @@ export interface Workload {
   capacity: number;
   /** `"<ns>/<hostname>"` → service port → target port (0 = named port, unresolved). */
   services: Record<string, Record<string, number>>;
+  /**
+   * The pod's network namespace (a path such as /var/run/netns/<name>) for in-pod capture.
+   * Ours, not Istio's: istio-cni hands ztunnel the namespace over ZDS; without a CNI agent it
+   * comes from the local file's `netns` key or the xDS extension `ambient.dev/netns`.
+   */
+  netns?: string;
 }
+
+/** Name of the Workload extension that carries the netns path over xDS (a StringValue). */
+export const NETNS_EXTENSION = 'ambient.dev/netns';
 
 export type Scope = 'Region' | 'Zone' | 'Subzone' | 'Node' | 'Cluster' | 'Network';
 
