@@ -121,6 +121,9 @@ export interface CertTemplate {
   uris?: string[];
   /** The issuer's public key, for the authority key identifier. */
   issuerPublicKey?: KeyObject;
+  /** Serving certificates (the control plane's): DNS names and IP addresses. */
+  dnsNames?: string[];
+  ips?: string[];
 }
 
 /** Builds and signs a certificate; returns DER. */
@@ -147,13 +150,13 @@ export function createCertificate(t: CertTemplate, signingKey: KeyObject): Buffe
   if (!t.isCa) extensions.push({ name: 'extKeyUsage', serverAuth: true, clientAuth: true });
   if (t.issuerPublicKey)
     extensions.push({ name: 'authorityKeyIdentifier', keyIdentifier: keyIdentifier(t.issuerPublicKey) });
-  if (t.uris && t.uris.length > 0) {
-    extensions.push({
-      name: 'subjectAltName',
-      critical: true,
-      altNames: t.uris.map((value) => ({ type: 6, value })),
-    });
-  }
+  const altNames = [
+    ...(t.uris ?? []).map((value) => ({ type: 6, value })),
+    ...(t.dnsNames ?? []).map((value) => ({ type: 2, value })),
+    ...(t.ips ?? []).map((ip) => ({ type: 7, ip })),
+  ];
+  // Critical when the subject is empty (workload certificates), as RFC 5280 requires.
+  if (altNames.length > 0) extensions.push({ name: 'subjectAltName', critical: t.subject.length === 0, altNames });
   cert.setExtensions(extensions);
   // A placeholder RSA key lets forge lay out the TBSCertificate; its SubjectPublicKeyInfo
   // and the RSA-style algorithm parameters are replaced below.

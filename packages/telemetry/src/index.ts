@@ -1,7 +1,7 @@
 // @ambient/telemetry — Istio metrics, access logs, and the admin / stats / readiness servers.
 
 export type { Logger } from 'pino';
-export { Registry } from 'prom-client';
+export { Counter, Gauge, Histogram, Registry } from 'prom-client';
 export { AccessLog, type AccessLogEntry, createLogger, type LoggerOptions } from './access-log.js';
 export { Readiness } from './readiness.js';
 export {

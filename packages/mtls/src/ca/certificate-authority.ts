@@ -145,6 +145,31 @@ export class CertificateAuthority {
     );
   }
 
+  /**
+   * A TLS serving certificate for the control plane itself (xDS and CA on 15012): DNS and IP
+   * SANs so gRPC clients can verify the address they dial. Returns the chain (leaf first,
+   * without the root) and the key.
+   */
+  issueServing(opts: { dnsNames: string[]; ips?: string[]; ttlSeconds?: number }): { chainPem: string; keyPem: string } {
+    const key = generateEcKey();
+    const ttl = opts.ttlSeconds ?? 365 * 24 * 3600;
+    const der = createCertificate(
+      {
+        subject: [{ shortName: 'O', value: this.trustDomain }],
+        issuerDer: subjectDer(this.signingCert),
+        publicKey: key.publicKey,
+        notBefore: new Date(Date.now() - MAX_BACKDATE_MS),
+        notAfter: new Date(Math.min(Date.now() + ttl * 1000, new Date(this.signingCert.validTo).getTime())),
+        isCa: false,
+        dnsNames: opts.dnsNames,
+        ips: opts.ips ?? [],
+        issuerPublicKey: this.signingCert.publicKey,
+      },
+      this.signingKey,
+    );
+    return { chainPem: [derToPem(der, 'CERTIFICATE'), ...this.intermediates].join(''), keyPem: key.privateKeyPem };
+  }
+
   /** Signs a CSR for `identity`; returns the chain: leaf, intermediates, root bundle last. */
   sign(csrPem: string, identity: Identity, opts: SignOptions = {}): string[] {
     const csr = parseCsr(csrPem);

@@ -1,0 +1,99 @@
+// The controller's configuration — the only reader of process.env in this app. Every bad
+// value is reported in one pass, naming the variable and the value.
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface ControllerConfig {
+  source: 'files' | 'kube';
+  /** files mode: the directory of Kubernetes YAML. */
+  configDir?: string;
+  /** CA directory (self-signed root created there on first start, or Istio's cacerts layout). */
+  caDir: string;
+  trustDomain: string;
+  clusterId: string;
+  rootNamespace: string;
+  domainSuffix: string;
+  xdsPlaintext?: HostPort;
+  xdsTls: HostPort;
+  debug: HostPort;
+  /** DNS names and IPs the 15012 serving certificate covers. */
+  servingDns: string[];
+  servingIps: string[];
+  /** files mode: optional allow-list file (token → SPIFFE id patterns) for the CA. */
+  caAllowFile?: string;
+  debounceMs: number;
+  logLevel: string;
+  version: string;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG';
+  constructor(readonly problems: string[]) {
+    super(
+      `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`,
+    );
+  }
+}
+
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  version = '0.1.0',
+): ControllerConfig {
+  const problems: string[] = [];
+  const hostPort = (name: string, def: string | undefined): HostPort | undefined => {
+    const v = env[name] ?? def;
+    if (v === undefined || v === '') return undefined;
+    const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(v);
+    if (!m || Number(m[2]) > 65535) {
+      problems.push(`${name}=${JSON.stringify(v)}: expected host:port`);
+      return undefined;
+    }
+    return { host: m[1]!, port: Number(m[2]) };
+  };
+  const source = env.AMBIENT_SOURCE ?? 'files';
+  if (source !== 'files' && source !== 'kube')
+    problems.push(`AMBIENT_SOURCE=${JSON.stringify(source)}: expected files or kube`);
+  const configDir = env.AMBIENT_CONFIG_DIR;
+  if (source === 'files' && !configDir)
+    problems.push(
+      'AMBIENT_CONFIG_DIR is required with AMBIENT_SOURCE=files (a directory of Kubernetes YAML)',
+    );
+  const debounce = Number(env.AMBIENT_DEBOUNCE_MS ?? '100');
+  if (!Number.isInteger(debounce) || debounce < 0 || debounce > 60_000)
+    problems.push(`AMBIENT_DEBOUNCE_MS=${JSON.stringify(env.AMBIENT_DEBOUNCE_MS)}: expected 0..60000`);
+  const xdsTls = hostPort('AMBIENT_XDS_TLS_ADDR', '0.0.0.0:15012');
+  const debug = hostPort('AMBIENT_DEBUG_ADDR', '0.0.0.0:15014');
+  const config: ControllerConfig = {
+    source: source as 'files' | 'kube',
+    ...(configDir ? { configDir } : {}),
+    caDir: env.AMBIENT_CA_DIR ?? './var/lib/ambient/ca',
+    trustDomain: env.TRUST_DOMAIN ?? 'cluster.local',
+    clusterId: env.CLUSTER_ID ?? 'Kubernetes',
+    rootNamespace: env.ROOT_NAMESPACE ?? 'istio-system',
+    domainSuffix: env.CLUSTER_DOMAIN ?? 'cluster.local',
+    ...(hostPort('AMBIENT_XDS_PLAINTEXT_ADDR', '127.0.0.1:15010')
+      ? { xdsPlaintext: hostPort('AMBIENT_XDS_PLAINTEXT_ADDR', '127.0.0.1:15010')! }
+      : {}),
+    xdsTls: xdsTls ?? { host: '0.0.0.0', port: 15012 },
+    debug: debug ?? { host: '0.0.0.0', port: 15014 },
+    servingDns: (
+      env.AMBIENT_SERVING_DNS ??
+      'localhost,ambient-controller,ambient-controller.ambient-system,ambient-controller.ambient-system.svc'
+    )
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    servingIps: (env.AMBIENT_SERVING_IPS ?? '127.0.0.1')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    ...(env.AMBIENT_CA_ALLOW ? { caAllowFile: env.AMBIENT_CA_ALLOW } : {}),
+    debounceMs: debounce,
+    logLevel: env.LOG_LEVEL ?? 'info',
+    version,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,219 @@
+// The controller, wired: sources → model store → translation (debounced) → xDS resource
+// cache; xDS on 15010 (plaintext, local use) and 15012 (TLS, with the CA service); debug
+// HTTP on 15014 (/debug/syncz, /debug/config, /metrics).
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CaService, CertificateAuthority } from '@ambient/mtls';
+import { Address, Authorization } from '@ambient/proto';
+import { Counter, createLogger, Gauge, Histogram, type Logger, Registry } from '@ambient/telemetry';
+import { addressName, ResourceCache, XdsServer } from '@ambient/xds';
+import * as grpc from '@grpc/grpc-js';
+import { filesAuthorizer, kubeAuthorizer, kubeTokenReviewer } from './ca-authorizer.js';
+import type { ControllerConfig } from './config.js';
+import { FilesSource } from './sources/files.js';
+import { KubeSource } from './sources/kube.js';
+import { ModelStore } from './store.js';
+import { type Translation, translate } from './translate/index.js';
+
+export class Controller {
+  readonly store = new ModelStore();
+  readonly cache = new ResourceCache();
+  readonly xds: XdsServer;
+  readonly registry = new Registry();
+  readonly logger: Logger;
+  ca!: CertificateAuthority;
+  files?: FilesSource;
+  kube?: KubeSource;
+  private grpcServers: grpc.Server[] = [];
+  private debugServer?: http.Server;
+  private timer: NodeJS.Timeout | undefined;
+  private lastTranslation: Translation = { addresses: new Map(), authorizations: new Map(), warnings: [] };
+  private reportedWarnings = new Set<string>();
+  readonly ports: { xdsPlaintext?: number; xdsTls?: number; debug?: number } = {};
+  private readonly pushes: Counter<string>;
+  private readonly translateSeconds: Histogram<string>;
+
+  constructor(
+    readonly config: ControllerConfig,
+    opts: { logDestination?: NodeJS.WritableStream } = {},
+  ) {
+    this.logger = createLogger({
+      component: 'controller',
+      level: config.logLevel as never,
+      ...(opts.logDestination ? { destination: opts.logDestination } : {}),
+    });
+    this.xds = new XdsServer({
+      cache: this.cache,
+      debounceMs: 10,
+      log: (level, msg, fields) => this.logger[level](fields ?? {}, msg),
+    });
+    this.pushes = new Counter({
+      name: 'ambient_controller_translations_total',
+      help: 'Model changes translated and published',
+      registers: [this.registry],
+    });
+    this.translateSeconds = new Histogram({
+      name: 'ambient_controller_translation_seconds',
+      help: 'Time to translate the model into xDS resources',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [this.registry],
+    });
+    const xds = this.xds;
+    new Gauge({
+      name: 'ambient_controller_connected_proxies',
+      help: 'Proxies connected over xDS',
+      registers: [this.registry],
+      collect() {
+        this.set(xds.connections().length);
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    this.ca = await CertificateAuthority.loadOrCreate(c.caDir, { trustDomain: c.trustDomain });
+    this.logger.info({ dir: c.caDir, mode: this.ca.mode }, 'CA loaded');
+    this.store.on('change', () => this.schedule());
+    if (c.source === 'files') {
+      this.files = new FilesSource(c.configDir!, this.store, this.logger, c.debounceMs);
+      await this.files.start();
+    } else {
+      this.kube = new KubeSource(this.store, this.logger);
+      await this.kube.start();
+    }
+    this.publish();
+    const authorize =
+      c.source === 'files'
+        ? filesAuthorizer(this.store, c.caAllowFile)
+        : kubeAuthorizer(this.store, await kubeTokenReviewer());
+    const ca = new CaService({
+      ca: this.ca,
+      authorize,
+      log: (level, msg, fields) => this.logger[level](fields ?? {}, msg),
+    });
+    if (c.xdsPlaintext) {
+      // Plaintext: xDS only — certificates are never handed out without TLS.
+      const plain = new grpc.Server();
+      this.xds.addTo(plain);
+      this.ports.xdsPlaintext = await bind(
+        plain,
+        `${c.xdsPlaintext.host}:${c.xdsPlaintext.port}`,
+        grpc.ServerCredentials.createInsecure(),
+      );
+      this.grpcServers.push(plain);
+    }
+    const serving = this.ca.issueServing({ dnsNames: c.servingDns, ips: c.servingIps });
+    const tlsServer = new grpc.Server({ 'grpc.max_send_message_length': 200 * 1024 * 1024 });
+    this.xds.addTo(tlsServer);
+    ca.addTo(tlsServer);
+    this.ports.xdsTls = await bind(
+      tlsServer,
+      `${c.xdsTls.host}:${c.xdsTls.port}`,
+      grpc.ServerCredentials.createSsl(
+        null,
+        [{ private_key: Buffer.from(serving.keyPem), cert_chain: Buffer.from(serving.chainPem) }],
+        false,
+      ),
+    );
+    this.grpcServers.push(tlsServer);
+    this.ports.debug = await this.startDebug();
+    this.logger.info(
+      {
+        source: c.source,
+        xdsPlaintext: this.ports.xdsPlaintext,
+        xdsTls: this.ports.xdsTls,
+        debug: this.ports.debug,
+      },
+      'controller started',
+    );
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.publish(), this.config.debounceMs);
+  }
+
+  /** Translates the model and publishes the result to the xDS cache. */
+  publish(): void {
+    const end = this.translateSeconds.startTimer();
+    const t = translate(this.store.view(), {
+      clusterId: this.config.clusterId,
+      trustDomain: this.config.trustDomain,
+      rootNamespace: this.config.rootNamespace,
+      domainSuffix: this.config.domainSuffix,
+    });
+    this.cache.replaceAll(Address, t.addresses);
+    this.cache.replaceAll(Authorization, t.authorizations);
+    end();
+    this.pushes.inc();
+    this.lastTranslation = t;
+    for (const w of t.warnings) {
+      if (!this.reportedWarnings.has(w)) this.logger.warn({ scope: 'translate' }, w);
+    }
+    this.reportedWarnings = new Set(t.warnings);
+  }
+
+  get warnings(): string[] {
+    return this.lastTranslation.warnings;
+  }
+
+  private async startDebug(): Promise<number> {
+    const server = http.createServer(async (req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      const json = (v: unknown) => {
+        const body = `${JSON.stringify(v, null, 2)}\n`;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(body);
+      };
+      if (path === '/debug/syncz') return json(this.xds.connections());
+      if (path === '/debug/config')
+        return json({
+          source: this.config.source,
+          objects: this.store.counts(),
+          loadErrors: this.files?.errors ?? [],
+          warnings: this.lastTranslation.warnings,
+          resources: {
+            addresses: [...this.lastTranslation.addresses.values()]
+              .map((a) => addressName(Address.create(a)))
+              .sort(),
+            authorizations: [...this.lastTranslation.authorizations.keys()].sort(),
+          },
+        });
+      if (path === '/metrics') {
+        res.writeHead(200, { 'content-type': this.registry.contentType });
+        return res.end(await this.registry.metrics());
+      }
+      if (path === '/debug/root-cert') {
+        res.writeHead(200, { 'content-type': 'application/x-pem-file' });
+        return res.end(this.ca.rootPem);
+      }
+      res.writeHead(404);
+      res.end('not found\n');
+    });
+    const { host, port } = this.config.debug;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    this.debugServer = server;
+    return (server.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.files?.stop();
+    await this.kube?.stop();
+    for (const s of this.grpcServers) s.forceShutdown();
+    await this.xds.close();
+    this.debugServer?.close();
+    this.debugServer?.closeAllConnections();
+  }
+}
+
+function bind(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync(address, creds, (err, port) =>
+      err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(port),
+    ),
+  );
+}

@@ -1,0 +1,48 @@
+// A read-only view of the objects the translation needs, indexed once per translation.
+import type { ObjectOf } from '@ambient/model';
+
+export interface Objects {
+  Namespace: ObjectOf<'Namespace'>[];
+  Pod: ObjectOf<'Pod'>[];
+  Service: ObjectOf<'Service'>[];
+  AuthorizationPolicy: ObjectOf<'AuthorizationPolicy'>[];
+  PeerAuthentication: ObjectOf<'PeerAuthentication'>[];
+  Gateway: ObjectOf<'Gateway'>[];
+}
+
+export interface TranslateOptions {
+  clusterId: string;
+  trustDomain: string;
+  domainSuffix: string;
+  rootNamespace: string;
+  network: string;
+}
+
+export const DEFAULT_OPTIONS: TranslateOptions = {
+  clusterId: 'Kubernetes',
+  trustDomain: 'cluster.local',
+  domainSuffix: 'cluster.local',
+  rootNamespace: 'istio-system',
+  network: '',
+};
+
+export const LABELS = {
+  dataplaneMode: 'istio.io/dataplane-mode',
+  useWaypoint: 'istio.io/use-waypoint',
+  useWaypointNamespace: 'istio.io/use-waypoint-namespace',
+  waypointFor: 'istio.io/waypoint-for',
+  netnsAnnotation: 'ambient.dev/netns',
+  dryRun: 'istio.io/dry-run',
+} as const;
+
+export function selectorMatches(
+  selector: Record<string, string> | undefined,
+  labels: Record<string, string>,
+): boolean {
+  if (!selector) return false;
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+export function nsOf(o: { metadata: { namespace?: string | undefined } }): string {
+  return o.metadata.namespace ?? 'default';
+}
