@@ -156,7 +156,8 @@ export function createCertificate(t: CertTemplate, signingKey: KeyObject): Buffe
     ...(t.ips ?? []).map((ip) => ({ type: 7, ip })),
   ];
   // Critical when the subject is empty (workload certificates), as RFC 5280 requires.
-  if (altNames.length > 0) extensions.push({ name: 'subjectAltName', critical: t.subject.length === 0, altNames });
+  if (altNames.length > 0)
+    extensions.push({ name: 'subjectAltName', critical: t.subject.length === 0, altNames });
   cert.setExtensions(extensions);
   // A placeholder RSA key lets forge lay out the TBSCertificate; its SubjectPublicKeyInfo
   // and the RSA-style algorithm parameters are replaced below.

@@ -150,7 +150,10 @@ export class CertificateAuthority {
    * SANs so gRPC clients can verify the address they dial. Returns the chain (leaf first,
    * without the root) and the key.
    */
-  issueServing(opts: { dnsNames: string[]; ips?: string[]; ttlSeconds?: number }): { chainPem: string; keyPem: string } {
+  issueServing(opts: { dnsNames: string[]; ips?: string[]; ttlSeconds?: number }): {
+    chainPem: string;
+    keyPem: string;
+  } {
     const key = generateEcKey();
     const ttl = opts.ttlSeconds ?? 365 * 24 * 3600;
     const der = createCertificate(
@@ -167,7 +170,10 @@ export class CertificateAuthority {
       },
       this.signingKey,
     );
-    return { chainPem: [derToPem(der, 'CERTIFICATE'), ...this.intermediates].join(''), keyPem: key.privateKeyPem };
+    return {
+      chainPem: [derToPem(der, 'CERTIFICATE'), ...this.intermediates].join(''),
+      keyPem: key.privateKeyPem,
+    };
   }
 
   /** Signs a CSR for `identity`; returns the chain: leaf, intermediates, root bundle last. */
