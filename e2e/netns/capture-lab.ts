@@ -1,15 +1,16 @@
-// The in-pod capture lab: 2 nodes, namespace `shop` enrolled (2 pods per node, HBONE),
-// namespace `legacy` not enrolled (1 pod). Each node runs its own ztunnel inside the node's
-// network namespace, as a DaemonSet would, configured by a local file (the controller is
-// the next step) and sharing one FAKE_CA root directory.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+// The in-pod capture lab: 2 nodes, namespace `shop` enrolled (2 pods per node), namespace
+// `legacy` not enrolled (1 pod). The controller runs in the underlay's namespace on
+// 172.18.0.1 (files mode, Kubernetes YAML as a user writes it); each node runs its own
+// ztunnel inside the node's namespace, as a DaemonSet would, configured with only the
+// controller's address and root certificate.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CertificateAuthority } from '@ambient/mtls';
-import { type Child, Lab, type PodPlan, Supervisor, testkitCli } from '@ambient/testkit';
+import { type Child, CONTROL_PLANE_IP, Lab, type PodPlan, Supervisor, testkitCli } from '@ambient/testkit';
 
 export const ZTUNNEL = fileURLToPath(new URL('../../apps/ztunnel/dist/main.js', import.meta.url));
+export const CONTROLLER = fileURLToPath(new URL('../../apps/controller/dist/main.js', import.meta.url));
 
 export const PODS = [
   { name: 'shop-a1', namespace: 'shop', node: 'node1', sa: 'frontend' },
@@ -19,20 +20,12 @@ export const PODS = [
   { name: 'legacy-1', namespace: 'legacy', node: 'node2', sa: 'default' },
 ] as const;
 
-export interface Policy {
-  name: string;
-  namespace: string;
-  scope: 'Global' | 'Namespace' | 'WorkloadSelector';
-  action: 'Allow' | 'Deny';
-  rules: unknown[][][];
-  /** Workloads (pod names) that list this WorkloadSelector policy. */
-  selects?: string[];
-}
-
 export class CaptureLab {
   lab!: Lab;
   sup!: Supervisor;
+  controller!: Child;
   readonly dir = mkdtempSync(path.join(tmpdir(), 'amb-capture-'));
+  readonly configDir = path.join(this.dir, 'config');
   readonly ztunnels = new Map<string, Child>();
 
   async start(): Promise<void> {
@@ -44,8 +37,24 @@ export class CaptureLab {
       })),
     });
     this.sup = new Supervisor(path.resolve('test-logs', 'e2e-capture'));
-    // One root for both nodes, created before either ztunnel starts.
-    await CertificateAuthority.loadOrCreate(path.join(this.dir, 'ca'));
+    mkdirSync(this.configDir, { recursive: true });
+    writeFileSync(path.join(this.configDir, 'cluster.yaml'), this.clusterYaml());
+    this.controller = await this.sup.start({
+      name: 'controller',
+      command: process.execPath,
+      args: [CONTROLLER],
+      netns: this.lab.plan.underlayNetns,
+      env: {
+        AMBIENT_CONFIG_DIR: this.configDir,
+        AMBIENT_CA_DIR: path.join(this.dir, 'ca'),
+        AMBIENT_XDS_PLAINTEXT_ADDR: '',
+        AMBIENT_XDS_TLS_ADDR: `${CONTROL_PLANE_IP}:15012`,
+        AMBIENT_DEBUG_ADDR: `${CONTROL_PLANE_IP}:15014`,
+        AMBIENT_SERVING_IPS: CONTROL_PLANE_IP,
+        AMBIENT_DEBOUNCE_MS: '50',
+      },
+      ready: { http: `http://${CONTROL_PLANE_IP}:15014/debug/config` },
+    });
     for (const p of PODS) {
       await this.sup.start({
         name: `app-${p.name}`,
@@ -62,41 +71,79 @@ export class CaptureLab {
       netns: this.pod('shop-b2').netns,
       ready: { tcp: 9090 },
     });
-    for (const node of ['node1', 'node2']) await this.startZtunnel(node, []);
+    for (const node of ['node1', 'node2']) await this.startZtunnel(node);
   }
 
   pod(name: string): PodPlan {
     return this.lab.pod(name);
   }
 
-  /** Writes the local configuration file for the given policies. */
-  writeConfig(policies: Policy[]): string {
-    const workloads = PODS.map((p) => {
-      const plan = this.pod(p.name);
-      const enrolled = p.namespace === 'shop';
-      return {
-        uid: `Kubernetes//Pod/${p.namespace}/${p.name}`,
-        name: p.name,
-        namespace: p.namespace,
-        serviceAccount: p.sa,
-        workloadIps: [plan.ip],
-        protocol: enrolled ? 'HBONE' : 'TCP',
-        node: p.node,
-        workloadName: p.name,
-        canonicalName: p.name.replace(/-\w+$/, ''),
-        authorizationPolicies: policies
-          .filter((x) => x.selects?.includes(p.name))
-          .map((x) => `${x.namespace}/${x.name}`),
-        ...(enrolled ? { netns: `/var/run/netns/${plan.netns}` } : {}),
-      };
-    });
-    const file = path.join(this.dir, `config-${Date.now()}-${Math.random().toString(16).slice(2, 6)}.yaml`);
-    const clean = policies.map(({ selects: _s, ...p }) => ({ ...p, dryRun: false }));
-    writeFileSync(file, JSON.stringify({ workloads, policies: clean, services: [] }, null, 2)); // JSON is YAML
-    return file;
+  /** Namespaces and Pods as the API server would hold them (plus where each pod's netns is). */
+  private clusterYaml(): string {
+    const docs = [
+      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels:\n    istio.io/dataplane-mode: ambient',
+      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy',
+      ...PODS.map((p) => {
+        const plan = this.pod(p.name);
+        return [
+          'apiVersion: v1',
+          'kind: Pod',
+          'metadata:',
+          `  name: ${p.name}`,
+          `  namespace: ${p.namespace}`,
+          `  labels: {app: ${p.sa}}`,
+          `  annotations: {ambient.dev/netns: /var/run/netns/${plan.netns}}`,
+          'spec:',
+          `  nodeName: ${p.node}`,
+          `  serviceAccountName: ${p.sa}`,
+          '  containers: [{name: app, ports: [{containerPort: 8080}]}]',
+          'status:',
+          '  phase: Running',
+          `  podIP: ${plan.ip}`,
+          '  conditions: [{type: Ready, status: "True"}]',
+        ].join('\n');
+      }),
+    ];
+    return `${docs.join('\n---\n')}\n`;
   }
 
-  async startZtunnel(node: string, policies: Policy[]): Promise<Child> {
+  async controllerState(): Promise<{ translations: number }> {
+    const res = await this.lab.exec('underlay', process.execPath, [
+      testkitCli,
+      'http-get',
+      `http://${CONTROL_PLANE_IP}:15014/debug/config`,
+    ]);
+    return JSON.parse(res.stdout).body;
+  }
+
+  /** Writes (or, with undefined, deletes) a policy file, then waits until both ztunnels acked the result. */
+  async applyPolicies(name: string, yaml: string | undefined): Promise<void> {
+    const before = (await this.controllerState()).translations;
+    const file = path.join(this.configDir, `${name}.yaml`);
+    if (yaml === undefined) rmSync(file, { force: true });
+    else writeFileSync(file, yaml);
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      if ((await this.controllerState()).translations > before && (await this.allAcked())) return;
+      if (Date.now() > deadline)
+        throw new Error(`policy ${name} was not acknowledged by both ztunnels in time`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  private async allAcked(): Promise<boolean> {
+    const res = await this.lab.exec('underlay', process.execPath, [
+      testkitCli,
+      'http-get',
+      `http://${CONTROL_PLANE_IP}:15014/debug/syncz`,
+    ]);
+    const conns = JSON.parse(res.stdout).body as { types: { sentNonce?: string; ackedNonce?: string }[] }[];
+    return conns.length >= 2 && conns.every((c) => c.types.every((t) => t.sentNonce === t.ackedNonce));
+  }
+
+  async startZtunnel(node: string): Promise<Child> {
+    const addr = `https://${CONTROL_PLANE_IP}:15012`;
+    const root = path.join(this.dir, 'ca', 'root-cert.pem');
     const child = await this.sup.start({
       name: `ztunnel-${node}`,
       command: process.execPath,
@@ -104,10 +151,10 @@ export class CaptureLab {
       netns: this.lab.node(node).netns,
       env: {
         NODE_NAME: node,
-        XDS_ADDRESS: '',
-        LOCAL_XDS_PATH: this.writeConfig(policies),
-        FAKE_CA: 'true',
-        AMBIENT_FAKE_CA_DIR: path.join(this.dir, 'ca'),
+        XDS_ADDRESS: addr,
+        CA_ADDRESS: addr,
+        XDS_ROOT_CA: root,
+        CA_ROOT_CA: root,
         AMBIENT_CAPTURE: 'inpod',
         POD_NAME: `ztunnel-${node}`,
         TERMINATION_GRACE_PERIOD_SECONDS: '2',
@@ -117,11 +164,6 @@ export class CaptureLab {
     });
     this.ztunnels.set(node, child);
     return child;
-  }
-
-  async restartZtunnel(node: string, policies: Policy[]): Promise<Child> {
-    await this.ztunnels.get(node)?.stop(5000);
-    return this.startZtunnel(node, policies);
   }
 
   /** An HTTP GET from a pod; `ok` false when the connection failed or was refused. */

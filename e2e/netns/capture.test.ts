@@ -5,18 +5,52 @@ import path from 'node:path';
 import { dumpPodRules } from '@ambient/netsys';
 import { netnsGate, testkitCli } from '@ambient/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CaptureLab, type Policy } from './capture-lab.js';
+import { CaptureLab } from './capture-lab.js';
 
 const gate = await netnsGate('e2e/netns in-pod capture');
 const ID = (ns: string, sa: string) => `spiffe://cluster.local/ns/${ns}/sa/${sa}`;
-const STRICT: Policy = {
-  // How istiod expresses mesh-wide STRICT mTLS to ztunnel (spec §6.2).
-  name: 'istio_converted_static_strict',
-  namespace: 'istio-system',
-  scope: 'Global',
-  action: 'Deny',
-  rules: [[[{ notPrincipals: [{ Presence: [] }] }]]],
-};
+// Istio's documented forms, unchanged.
+const STRICT = `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: shop
+spec:
+  mtls:
+    mode: STRICT
+`;
+const L4_POLICIES = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: reviews-from-frontend
+  namespace: shop
+spec:
+  selector:
+    matchLabels:
+      app: reviews
+  action: ALLOW
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/shop/sa/frontend"]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: no-9090
+  namespace: shop
+spec:
+  selector:
+    matchLabels:
+      app: ratings
+  action: DENY
+  rules:
+  - to:
+    - operation:
+        ports: ["9090"]
+`;
 
 describe.skipIf(!gate.run)('in-pod capture on the network-namespace lab', () => {
   const c = new CaptureLab();
@@ -74,36 +108,19 @@ describe.skipIf(!gate.run)('in-pod capture on the network-namespace lab', () => 
       pod: 'shop-a1',
       source: { address: c.pod('legacy-1').ip },
     });
-    await c.restartZtunnel('node1', [STRICT]);
+    await c.applyPolicies('strict', STRICT);
     try {
       expect((await c.get('legacy-1', 'shop-a1')).ok).toBe(false);
       // mTLS traffic is still allowed under STRICT.
       expect((await c.get('shop-b1', 'shop-a1')).ok).toBe(true);
     } finally {
-      await c.restartZtunnel('node1', []);
+      await c.applyPolicies('strict', undefined);
     }
+    expect((await c.get('legacy-1', 'shop-a1')).ok).toBe(true);
   });
 
   it('L4 AuthorizationPolicy: ALLOW by principal and DENY by port', async () => {
-    const policies: Policy[] = [
-      {
-        name: 'reviews-from-frontend',
-        namespace: 'shop',
-        scope: 'WorkloadSelector',
-        action: 'Allow',
-        rules: [[[{ principals: [{ Exact: 'cluster.local/ns/shop/sa/frontend' }] }]]],
-        selects: ['shop-b1'],
-      },
-      {
-        name: 'no-9090',
-        namespace: 'shop',
-        scope: 'WorkloadSelector',
-        action: 'Deny',
-        rules: [[[{ destinationPorts: [9090] }]]],
-        selects: ['shop-b2'],
-      },
-    ];
-    await c.restartZtunnel('node2', policies);
+    await c.applyPolicies('l4', L4_POLICIES);
     try {
       expect((await c.get('shop-a1', 'shop-b1')).ok).toBe(true); // frontend → reviews: allowed
       expect((await c.get('shop-a2', 'shop-b1')).ok).toBe(false); // other → reviews: not allowed
@@ -120,7 +137,7 @@ describe.skipIf(!gate.run)('in-pod capture on the network-namespace lab', () => 
       );
       expect(log).toMatchObject({ error: 'explicitly denied by: shop/no-9090' });
     } finally {
-      await c.restartZtunnel('node2', []);
+      await c.applyPolicies('l4', undefined);
     }
   });
 
@@ -131,7 +148,7 @@ describe.skipIf(!gate.run)('in-pod capture on the network-namespace lab', () => 
     // The rules stay while ztunnel is down: the pod's traffic fails closed, never bypasses the mesh.
     expect(await dumpPodRules(b1)).toBe(before);
     expect((await c.get('shop-a1', 'shop-b1')).ok).toBe(false);
-    await c.startZtunnel('node2', []);
+    await c.startZtunnel('node2');
     expect((await c.get('shop-a1', 'shop-b1')).ok).toBe(true);
     const after = await dumpPodRules(b1);
     expect(after).toBe(before);

@@ -30,6 +30,8 @@ export class Controller {
   private lastTranslation: Translation = { addresses: new Map(), authorizations: new Map(), warnings: [] };
   private reportedWarnings = new Set<string>();
   readonly ports: { xdsPlaintext?: number; xdsTls?: number; debug?: number } = {};
+  /** Translations published since start (tests and tools wait on it). */
+  translations = 0;
   private readonly pushes: Counter<string>;
   private readonly translateSeconds: Histogram<string>;
 
@@ -146,6 +148,7 @@ export class Controller {
     this.cache.replaceAll(Authorization, t.authorizations);
     end();
     this.pushes.inc();
+    this.translations++;
     this.lastTranslation = t;
     for (const w of t.warnings) {
       if (!this.reportedWarnings.has(w)) this.logger.warn({ scope: 'translate' }, w);
@@ -169,6 +172,7 @@ export class Controller {
       if (path === '/debug/config')
         return json({
           source: this.config.source,
+          translations: this.translations,
           objects: this.store.counts(),
           loadErrors: this.files?.errors ?? [],
           warnings: this.lastTranslation.warnings,

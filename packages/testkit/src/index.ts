@@ -13,6 +13,7 @@ export {
   belongsToPrefix,
   type ClusterPlan,
   type ClusterSpec,
+  CONTROL_PLANE_IP,
   ipInCidr,
   LabPlanError,
   type NodePlan,

@@ -12,6 +12,7 @@ import {
   belongsToPrefix,
   type ClusterPlan,
   type ClusterSpec,
+  CONTROL_PLANE_IP,
   type NodePlan,
   type PodPlan,
   planCluster,
@@ -76,6 +77,7 @@ export class Lab {
 
   /** The network namespace of a node or pod, by its lab name. */
   netnsOf(where: string): string {
+    if (where === 'underlay') return this.plan.underlayNetns;
     const node = this.plan.nodes.find((n) => n.name === where);
     if (node) return node.netns;
     return this.pod(where).netns;
@@ -105,6 +107,8 @@ export class Lab {
     }
     await ip('-n', plan.underlayNetns, 'link', 'add', 'br0', 'type', 'bridge');
     await ip('-n', plan.underlayNetns, 'link', 'set', 'br0', 'up');
+    // The bridge's own address: a control plane started in the underlay namespace serves the nodes from it.
+    await ip('-n', plan.underlayNetns, 'addr', 'add', `${CONTROL_PLANE_IP}/24`, 'dev', 'br0');
     for (const node of plan.nodes) {
       const port = `n${node.index}`;
       await ip(

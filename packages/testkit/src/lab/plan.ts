@@ -57,6 +57,8 @@ export interface ClusterPlan {
 }
 
 export const UNDERLAY_PREFIX = '172.18.0';
+/** The underlay bridge's own address, where a control plane running in the underlay namespace serves the nodes. */
+export const CONTROL_PLANE_IP = '172.18.0.1';
 export const POD_PREFIX = '10.244';
 const MAX_NODES = 200;
 const MAX_PODS_PER_NODE = 250;
