@@ -3,7 +3,7 @@
 // objects; an invalid object keeps its last good version; both are reported (log and
 // /debug/config) — bad input loses nothing that was serving.
 import { watch } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type AnyObject, formatLoadError, type LoadError, loadYaml, objectRef } from '@ambient/model';
 import type { Logger } from '@ambient/telemetry';
@@ -11,6 +11,10 @@ import type { ModelStore } from '../store.js';
 
 export class FilesSource {
   private readonly lastGood = new Map<string, Map<string, AnyObject>>();
+  /** mtime:size of each file at its last read: unchanged files are not parsed again. */
+  private readonly stamps = new Map<string, string>();
+  /** Errors of each file at its last read (kept for unchanged files). */
+  private readonly fileErrors = new Map<string, LoadError[]>();
   private timer: NodeJS.Timeout | undefined;
   private watcher: ReturnType<typeof watch> | undefined;
   private reloading = Promise.resolve();
@@ -58,6 +62,13 @@ export class FilesSource {
       const rel = path.relative(this.dir, file);
       let text: string;
       try {
+        const st = await stat(file);
+        const stamp = `${st.mtimeMs}:${st.size}`;
+        if (this.stamps.get(file) === stamp) {
+          errors.push(...(this.fileErrors.get(file) ?? []));
+          continue; // unchanged since the last read
+        }
+        this.stamps.set(file, stamp);
         text = await readFile(file, 'utf8');
       } catch (err) {
         errors.push({ file: rel, reason: `cannot read: ${(err as Error).message}` });
@@ -65,6 +76,7 @@ export class FilesSource {
       }
       const loaded = loadYaml(text, rel);
       errors.push(...loaded.errors);
+      this.fileErrors.set(file, loaded.errors);
       const previous = this.lastGood.get(file) ?? new Map<string, AnyObject>();
       if (loaded.errors.some((e) => e.object === undefined)) {
         continue; // invalid YAML: the whole file keeps its last good objects
@@ -80,6 +92,8 @@ export class FilesSource {
     for (const file of [...this.lastGood.keys()]) {
       if (!seen.has(file)) {
         this.lastGood.delete(file);
+        this.stamps.delete(file);
+        this.fileErrors.delete(file);
         this.store.replaceSource(`file:${file}`, []);
       }
     }
