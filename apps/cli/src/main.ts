@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// ambientctl — inspect the mesh and run the demo.
+import { Command, InvalidArgumentError } from 'commander';
+import { proxyStatus, ztunnelConfig } from './commands/inspect.js';
+import { runDemo } from './demo/demo.js';
+import type { Format } from './output.js';
+
+const program = new Command('ambientctl')
+  .description('ambient mesh: inspect proxies, run the demo')
+  .version('0.1.0');
+const format = (v: string): Format => {
+  if (v === 'table' || v === 'json' || v === 'yaml') return v;
+  throw new InvalidArgumentError('use table, json or yaml');
+};
+
+program
+  .command('ztunnel-config <kind>')
+  .description("a ztunnel's configuration: workloads | services | policies | certificates | all")
+  .option('--admin <host:port>', 'the ztunnel admin address', '127.0.0.1:15000')
+  .option('--netns <name>', 'reach it from inside this network namespace (e.g. a lab node)')
+  .option('-o, --output <format>', 'table, json or yaml', format, 'table' as Format)
+  .action((kind: string, o: { admin: string; netns?: string; output: Format }) => ztunnelConfig(kind, o));
+
+program
+  .command('proxy-status')
+  .description('every proxy connected to the controller, and whether it is in sync')
+  .option('--controller <host:port>', 'the controller debug address', '127.0.0.1:15014')
+  .option('--netns <name>', 'reach it from inside this network namespace')
+  .option('-o, --output <format>', 'table, json or yaml', format, 'table' as Format)
+  .action((o: { controller: string; netns?: string; output: Format }) => proxyStatus(o));
+
+program
+  .command('demo')
+  .description('the demo mesh on an in-box cluster of network namespaces (root)')
+  .option('--once', 'print the report, remove everything and exit')
+  .action(async (o: { once?: boolean }) => {
+    process.exitCode = await runDemo({ once: o.once === true });
+  });
+
+program.parseAsync().catch((err: Error) => {
+  console.error(`ambientctl: ${err.message}`);
+  process.exit(1);
+});
