@@ -7,7 +7,15 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Child, CONTROL_PLANE_IP, Lab, type PodPlan, Supervisor, testkitCli } from '@ambient/testkit';
+import {
+  type Child,
+  CONTROL_PLANE_IP,
+  Lab,
+  type PodPlan,
+  podManifest,
+  Supervisor,
+  testkitCli,
+} from '@ambient/testkit';
 
 export const ZTUNNEL = fileURLToPath(new URL('../../apps/ztunnel/dist/main.js', import.meta.url));
 export const CONTROLLER = fileURLToPath(new URL('../../apps/controller/dist/main.js', import.meta.url));
@@ -83,26 +91,7 @@ export class CaptureLab {
     const docs = [
       'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels:\n    istio.io/dataplane-mode: ambient',
       'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy',
-      ...PODS.map((p) => {
-        const plan = this.pod(p.name);
-        return [
-          'apiVersion: v1',
-          'kind: Pod',
-          'metadata:',
-          `  name: ${p.name}`,
-          `  namespace: ${p.namespace}`,
-          `  labels: {app: ${p.sa}}`,
-          `  annotations: {ambient.dev/netns: /var/run/netns/${plan.netns}}`,
-          'spec:',
-          `  nodeName: ${p.node}`,
-          `  serviceAccountName: ${p.sa}`,
-          '  containers: [{name: app, ports: [{containerPort: 8080}]}]',
-          'status:',
-          '  phase: Running',
-          `  podIP: ${plan.ip}`,
-          '  conditions: [{type: Ready, status: "True"}]',
-        ].join('\n');
-      }),
+      ...PODS.map((p) => podManifest(this.pod(p.name), { serviceAccount: p.sa, labels: { app: p.sa } })),
     ];
     return `${docs.join('\n---\n')}\n`;
   }

@@ -9,6 +9,7 @@ export {
   startHttpEcho,
 } from './http-echo.js';
 export { Lab, labSupported, listNetns } from './lab/lab.js';
+export { type PodManifestOptions, podManifest } from './lab/manifests.js';
 export {
   belongsToPrefix,
   type ClusterPlan,

@@ -15,7 +15,15 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Child, CONTROL_PLANE_IP, Lab, labSupported, Supervisor, testkitCli } from '@ambient/testkit';
+import {
+  type Child,
+  CONTROL_PLANE_IP,
+  Lab,
+  labSupported,
+  podManifest,
+  Supervisor,
+  testkitCli,
+} from '@ambient/testkit';
 import { table } from '../output.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
@@ -348,26 +356,7 @@ Press Ctrl-C to stop and remove everything.`);
 }
 
 function podsYaml(lab: Lab): string {
-  return `${PODS.map((p) => {
-    const plan = lab.pod(p.name);
-    return [
-      'apiVersion: v1',
-      'kind: Pod',
-      'metadata:',
-      `  name: ${p.name}`,
-      `  namespace: ${p.ns}`,
-      `  labels: {app: ${p.app}, version: ${p.version}}`,
-      `  annotations: {ambient.dev/netns: /var/run/netns/${plan.netns}}`,
-      'spec:',
-      `  nodeName: ${p.node}`,
-      `  serviceAccountName: ${p.sa}`,
-      '  containers: [{name: app, ports: [{name: http, containerPort: 8080}]}]',
-      'status:',
-      '  phase: Running',
-      `  podIP: ${plan.ip}`,
-      '  conditions: [{type: Ready, status: "True"}]',
-    ].join('\n');
-  }).join('\n---\n')}\n`;
+  return `${PODS.map((p) => podManifest(lab.pod(p.name), { serviceAccount: p.sa, labels: { app: p.app, version: p.version } })).join('\n---\n')}\n`;
 }
 
 function indent(s: string): string {
