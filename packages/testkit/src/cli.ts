@@ -74,6 +74,10 @@ program
   .option('-X, --method <m>', 'method', 'GET')
   .option('--timeout-ms <n>', 'give up after', int, 10_000)
   .action(async (url: string, o) => {
+    // Failure unless a reply is printed: when a peer resets the connection, fetch can stay
+    // pending with nothing left to keep the event loop alive (AbortSignal.timeout's timer is
+    // unref'd), and Node would exit 0 without a word.
+    process.exitCode = 1;
     const headers: Record<string, string> = {};
     for (const h of o.header as string[]) {
       const i = h.indexOf(':');
@@ -89,6 +93,7 @@ program
       // not JSON: keep the text
     }
     console.log(JSON.stringify({ status: res.status, headers: Object.fromEntries(res.headers), body }));
+    process.exitCode = 0;
   });
 
 program
