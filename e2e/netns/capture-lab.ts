@@ -86,12 +86,19 @@ export class CaptureLab {
     return this.lab.pod(name);
   }
 
+  /** Rewrites the cluster without the given pods (as if deleted), waiting for both ztunnels. */
+  async setPodsAbsent(names: string[]): Promise<void> {
+    await this.applyPolicies('cluster', this.clusterYaml(new Set(names)));
+  }
+
   /** Namespaces and Pods as the API server would hold them (plus where each pod's netns is). */
-  private clusterYaml(): string {
+  private clusterYaml(absent = new Set<string>()): string {
     const docs = [
       'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels:\n    istio.io/dataplane-mode: ambient',
       'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy',
-      ...PODS.map((p) => podManifest(this.pod(p.name), { serviceAccount: p.sa, labels: { app: p.sa } })),
+      ...PODS.filter((p) => !absent.has(p.name)).map((p) =>
+        podManifest(this.pod(p.name), { serviceAccount: p.sa, labels: { app: p.sa } }),
+      ),
     ];
     return `${docs.join('\n---\n')}\n`;
   }

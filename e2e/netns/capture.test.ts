@@ -155,6 +155,38 @@ describe.skipIf(!gate.run)('in-pod capture on the network-namespace lab', () => 
     expect(after.match(/REDIRECT --to-ports 15001/g)).toHaveLength(1);
   });
 
+  it('workloads come and go: a pod whose namespace is unknown is pending in readiness; a deleted pod loses its rules', async () => {
+    const ready = async () => {
+      const r = await c.lab.exec('node1', process.execPath, [
+        testkitCli,
+        'http-get',
+        'http://127.0.0.1:15021/healthz/ready',
+      ]);
+      const { status, body } = JSON.parse(r.stdout) as { status: number; body: string };
+      return { status, body };
+    };
+    // A local pod with no namespace ztunnel can find (no annotation, no visible processes).
+    await c.applyPolicies(
+      'ghost',
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: ghost, namespace: shop}\nspec: {nodeName: node1, serviceAccountName: ghost, containers: [{name: app}]}\nstatus: {phase: Running, podIP: 10.244.1.99}\n',
+    );
+    expect(await ready()).toEqual({ status: 500, body: 'not ready, pending: pod shop/ghost\n' });
+    await c.applyPolicies('ghost', undefined);
+    expect(await ready()).toEqual({ status: 200, body: 'ready\n' });
+
+    const a2 = `/var/run/netns/${c.pod('shop-a2').netns}`;
+    expect(await dumpPodRules(a2)).toContain('REDIRECT --to-ports 15001');
+    await c.setPodsAbsent(['shop-a2']);
+    try {
+      expect(await dumpPodRules(a2)).toBe('');
+      const listening = await c.lab.exec('shop-a2', 'ss', ['-Hltn', 'sport = :15008']);
+      expect(listening.stdout.trim()).toBe('');
+    } finally {
+      await c.setPodsAbsent([]);
+    }
+    expect(await dumpPodRules(a2)).toContain('REDIRECT --to-ports 15001');
+  });
+
   it("no loops: a pod cannot reach ztunnel's own ports, and ztunnel's own traffic is never captured", async () => {
     const a1 = c.pod('shop-a1');
     for (const [host, port] of [

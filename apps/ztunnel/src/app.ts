@@ -11,6 +11,7 @@ import {
   serverTlsOptions,
   type WorkloadCertificate,
 } from '@ambient/mtls';
+import { findPodNetns } from '@ambient/netsys';
 import {
   AccessLog,
   type BoundServer,
@@ -81,6 +82,8 @@ export class Ztunnel {
   private reconciling = Promise.resolve();
   private draining = false;
   private stateLoaded = false;
+  /** Readiness tasks of local pods whose network namespace is not known yet. */
+  private pendingPods = new Set<string>();
   private readonly sockets: SocketFactory;
 
   private constructor(
@@ -233,10 +236,17 @@ export class Ztunnel {
     if (this.draining) return;
     const inpod = this.config.capture === 'inpod';
     const wanted = new Map<string, Workload>();
+    const pending = new Set<string>();
     for (const w of this.state.dump().workloads) {
       if (!this.isLocal(w)) continue;
+      if (inpod && !w.netns && w.podUid) {
+        // Kubernetes without a CNI agent: find the pod's namespace from /proc (needs hostPID).
+        const found = findPodNetns(w.podUid, this.config.procRoot);
+        if (found) w.netns = found;
+      }
       if (inpod && !w.netns) {
         this.readiness.block(podTask(w));
+        pending.add(podTask(w));
         this.logger.warn(
           { workload: w.uid },
           'local workload has no network namespace yet; cannot capture its traffic',
@@ -317,6 +327,9 @@ export class Ztunnel {
         'proxying workload',
       );
     }
+    // Pods that were waiting for their namespace and are gone (or now set up) are no longer pending.
+    for (const task of this.pendingPods) if (!pending.has(task)) this.readiness.done(task);
+    this.pendingPods = pending;
     if (this.stateLoaded) this.readiness.done('proxy');
   }
 

@@ -43,6 +43,8 @@ export interface Config {
   /** SOCKS5 outbound listener (UNSTABLE_ENABLE_SOCKS5); how apps enter the mesh without capture. */
   socks5Addr?: HostPort;
   capture: CaptureMode;
+  /** Where to look for pods' processes (hostPID): finds a pod's netns from its UID. */
+  procRoot: string;
   logLevel: string;
   version: string;
 }
@@ -254,6 +256,7 @@ export function loadConfig(env: Env = process.env, version = '0.1.0'): Config {
     readinessAddr: hostPort('AMBIENT_READINESS_ADDR', '[::]:15021'),
     ...(socksEnabled ? { socks5Addr: hostPort('AMBIENT_SOCKS5_ADDR', '127.0.0.1:15080') } : {}),
     capture,
+    procRoot: str('AMBIENT_PROC_ROOT', '/proc'),
     logLevel,
     version,
   };

@@ -1,5 +1,6 @@
 // @ambient/netsys — native calls (koffi) and pod capture rules.
 export { NetsysError } from './native.js';
+export { findPodNetns } from './pod-netns.js';
 export {
   CONN_MARK,
   dumpPodRules,

@@ -32,6 +32,7 @@ export const LABELS = {
   useWaypointNamespace: 'istio.io/use-waypoint-namespace',
   waypointFor: 'istio.io/waypoint-for',
   netnsAnnotation: 'ambient.dev/netns',
+  podUidExtension: 'ambient.dev/pod-uid',
   dryRun: 'istio.io/dry-run',
 } as const;
 

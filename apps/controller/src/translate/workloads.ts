@@ -168,6 +168,17 @@ export function translateWorkloads(
           hboneMtlsPort: 15008,
         };
     }
+    const extensions: Init<istio.workload.Extension>[] = [];
+    if (pod.metadata.uid) {
+      // Ours: lets ztunnel find the pod's network namespace from /proc (hostPID) without a CNI agent.
+      extensions.push({
+        name: LABELS.podUidExtension,
+        config: {
+          type_url: 'type.googleapis.com/google.protobuf.StringValue',
+          value: stringValue(pod.metadata.uid),
+        },
+      });
+    }
     const netns = pod.metadata.annotations[LABELS.netnsAnnotation];
     if (netns) {
       // Ours: where the pod's network namespace is, for ztunnel's in-pod capture without a CNI agent.

@@ -6,6 +6,7 @@ import {
   type GatewayAddress,
   type LoadBalancer,
   NETNS_EXTENSION,
+  POD_UID_EXTENSION,
   type Scope,
   type Service,
   type Workload,
@@ -76,13 +77,18 @@ export function workloadFromProto(w: istio.workload.Workload): Workload {
   if (gw) out.networkGateway = gw;
   if (w.locality)
     out.locality = { region: w.locality.region, zone: w.locality.zone, subzone: w.locality.subzone };
-  const netns = w.extensions.find((e) => e.name === NETNS_EXTENSION)?.config;
-  if (netns?.type_url.endsWith('google.protobuf.StringValue')) {
-    const value = (
-      lookupType('google.protobuf.StringValue').decode(netns.value) as unknown as { value: string }
-    ).value;
-    if (value) out.netns = value;
-  }
+  const ext = (name: string) => {
+    const any = w.extensions.find((e) => e.name === name)?.config;
+    if (!any?.type_url.endsWith('google.protobuf.StringValue')) return undefined;
+    return (
+      (lookupType('google.protobuf.StringValue').decode(any.value) as unknown as { value: string }).value ||
+      undefined
+    );
+  };
+  const netns = ext(NETNS_EXTENSION);
+  if (netns) out.netns = netns;
+  const podUid = ext(POD_UID_EXTENSION);
+  if (podUid) out.podUid = podUid;
   if (w.applicationTunnel) {
     out.applicationTunnel = {
       protocol: w.applicationTunnel.protocol === 1 ? 'PROXY' : 'NONE',

@@ -55,10 +55,13 @@ export interface Workload {
    * comes from the local file's `netns` key or the xDS extension `ambient.dev/netns`.
    */
   netns?: string;
+  /** The Kubernetes pod UID (xDS extension `ambient.dev/pod-uid`): finds the netns in /proc. */
+  podUid?: string;
 }
 
 /** Name of the Workload extension that carries the netns path over xDS (a StringValue). */
 export const NETNS_EXTENSION = 'ambient.dev/netns';
+export const POD_UID_EXTENSION = 'ambient.dev/pod-uid';
 
 export type Scope = 'Region' | 'Zone' | 'Subzone' | 'Node' | 'Cluster' | 'Network';
 
