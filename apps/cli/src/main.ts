@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { proxyStatus, ztunnelConfig } from './commands/inspect.js';
 import { runDemo } from './demo/demo.js';
+import { install } from './install/install.js';
 import type { Format } from './output.js';
 
 const program = new Command('ambientctl')
@@ -28,6 +29,21 @@ program
   .option('--netns <name>', 'reach it from inside this network namespace')
   .option('-o, --output <format>', 'table, json or yaml', format, 'table' as Format)
   .action((o: { controller: string; netns?: string; output: Format }) => proxyStatus(o));
+
+program
+  .command('install')
+  .description('install the controller and ztunnel on the current cluster (kubectl), or print the manifests')
+  .option('--dry-run', 'print the rendered manifests instead of applying them')
+  .action((o: { dryRun?: boolean }) => {
+    process.exitCode = install({ dryRun: o.dryRun === true });
+  });
+
+program
+  .command('uninstall')
+  .description('remove what install created')
+  .action(() => {
+    process.exitCode = install({ dryRun: false, uninstall: true });
+  });
 
 program
   .command('demo')

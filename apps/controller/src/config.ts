@@ -24,6 +24,8 @@ export interface ControllerConfig {
   /** files mode: optional allow-list file (token → SPIFFE id patterns) for the CA. */
   caAllowFile?: string;
   debounceMs: number;
+  /** kube mode: publish the root certificate as this ConfigMap (key root-cert.pem) for ztunnels. */
+  rootCertConfigMap?: { name: string; namespace: string };
   logLevel: string;
   version: string;
 }
@@ -91,6 +93,14 @@ export function loadConfig(
       .filter(Boolean),
     ...(env.AMBIENT_CA_ALLOW ? { caAllowFile: env.AMBIENT_CA_ALLOW } : {}),
     debounceMs: debounce,
+    ...(env.AMBIENT_ROOT_CERT_CONFIGMAP
+      ? {
+          rootCertConfigMap: {
+            name: env.AMBIENT_ROOT_CERT_CONFIGMAP,
+            namespace: env.POD_NAMESPACE ?? 'ambient-system',
+          },
+        }
+      : {}),
     logLevel: env.LOG_LEVEL ?? 'info',
     version,
   };

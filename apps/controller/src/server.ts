@@ -82,6 +82,10 @@ export class Controller {
     } else {
       this.kube = new KubeSource(this.store, this.logger);
       await this.kube.start();
+      if (c.rootCertConfigMap) {
+        await KubeSource.publishRootCert(c.rootCertConfigMap, this.ca.rootPem);
+        this.logger.info(c.rootCertConfigMap, 'published the root certificate');
+      }
     }
     this.publish();
     const authorize =

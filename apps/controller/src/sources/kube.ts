@@ -138,6 +138,25 @@ export class KubeSource {
     }
   }
 
+  /** Creates or updates a ConfigMap holding the root certificate (ztunnels mount it). */
+  static async publishRootCert(cm: { name: string; namespace: string }, rootPem: string): Promise<void> {
+    const k8s = await import('@kubernetes/client-node');
+    const kc = new k8s.KubeConfig();
+    kc.loadFromDefault();
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const body = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: cm.name, namespace: cm.namespace },
+      data: { 'root-cert.pem': rootPem },
+    };
+    try {
+      await core.replaceNamespacedConfigMap({ name: cm.name, namespace: cm.namespace, body });
+    } catch {
+      await core.createNamespacedConfigMap({ namespace: cm.namespace, body });
+    }
+  }
+
   async stop(): Promise<void> {
     for (const i of this.informers) await i.stop();
   }

@@ -1,0 +1,9 @@
+#!/bin/sh
+# The image's entrypoint: the first argument names the component.
+set -e
+case "$1" in
+  controller) shift; exec node /opt/ambient/apps/controller/dist/main.js "$@" ;;
+  ztunnel) shift; exec node /opt/ambient/apps/ztunnel/dist/main.js "$@" ;;
+  waypoint) echo "ambient: the waypoint is not built yet" >&2; exit 2 ;;
+  *) echo "usage: ambient controller|ztunnel" >&2; exit 2 ;;
+esac
