@@ -104,7 +104,11 @@ try {
     zt[node] = await sup.start({
       name: `ztunnel-${node}`,
       command: process.execPath,
-      args: [ztMain],
+      // BENCH_CPU_PROF=<dir>: CPU profiles of both ztunnels, written when they stop.
+      args: [
+        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+        ztMain,
+      ],
       env: {
         NODE_NAME: node,
         XDS_ADDRESS: `http://127.0.0.1:${xdsPort}`,
@@ -116,6 +120,7 @@ try {
         AMBIENT_STATS_ADDR: `${host}:15020`,
         AMBIENT_READINESS_ADDR: `${host}:15021`,
         LOG_LEVEL: 'warn',
+        TERMINATION_GRACE_PERIOD_SECONDS: '1',
       },
       ready: { http: `http://${host}:15021/healthz/ready` },
     });
