@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // ambientctl — inspect the mesh and run the demo.
 import { Command, InvalidArgumentError } from 'commander';
+import { namespaceMode, waypointApply, waypointDelete, waypointList } from './commands/cluster.js';
 import { proxyStatus, ztunnelConfig } from './commands/inspect.js';
 import { runDemo } from './demo/demo.js';
 import { install } from './install/install.js';
@@ -43,6 +44,53 @@ program
   .description('remove what install created')
   .action(() => {
     process.exitCode = install({ dryRun: false, uninstall: true });
+  });
+
+const namespace = program
+  .command('namespace')
+  .description('enrol a namespace in the mesh (label istio.io/dataplane-mode=ambient) or remove it');
+for (const [verb, enable] of [
+  ['enable', true],
+  ['disable', false],
+] as const) {
+  namespace
+    .command(`${verb} <ns>`)
+    .option('--dry-run', 'print the kubectl command instead of running it')
+    .action((ns: string, o: { dryRun?: boolean }) => {
+      process.exitCode = namespaceMode(ns, enable, o.dryRun === true);
+    });
+}
+
+const waypoint = program
+  .command('waypoint')
+  .description('deploy, list and delete waypoints (the Gateway istioctl creates)');
+waypoint
+  .command('apply')
+  .requiredOption('-n, --namespace <ns>', 'namespace of the waypoint')
+  .option('--name <name>', 'waypoint name', 'waypoint')
+  .option('--for <type>', 'traffic type: service, workload, all or none')
+  .option('--enroll-namespace', 'label the namespace istio.io/use-waypoint=<name>')
+  .option('--dry-run', 'print the Gateway instead of applying it')
+  .action(
+    (o: { namespace: string; name: string; for?: string; enrollNamespace?: boolean; dryRun?: boolean }) => {
+      process.exitCode = waypointApply({
+        ...o,
+        enrollNamespace: o.enrollNamespace === true,
+        dryRun: o.dryRun === true,
+      });
+    },
+  );
+waypoint
+  .command('list')
+  .option('-n, --namespace <ns>', 'namespace (default: all)')
+  .action((o: { namespace?: string }) => {
+    process.exitCode = waypointList(o.namespace);
+  });
+waypoint
+  .command('delete <name>')
+  .requiredOption('-n, --namespace <ns>', 'namespace of the waypoint')
+  .action((name: string, o: { namespace: string }) => {
+    process.exitCode = waypointDelete(o.namespace, name);
   });
 
 program
