@@ -34,6 +34,13 @@ export class Controller {
   translations = 0;
   private readonly pushes: Counter<string>;
   private readonly translateSeconds: Histogram<string>;
+  /** Model change → a proxy's ACK of the push it caused (one observation per proxy and type). */
+  private readonly convergence = new Histogram({
+    name: 'ambient_controller_convergence_seconds',
+    help: 'Time from a configuration change to each proxy acknowledging it',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [],
+  });
 
   constructor(
     readonly config: ControllerConfig,
@@ -47,8 +54,10 @@ export class Controller {
     this.xds = new XdsServer({
       cache: this.cache,
       debounceMs: 10,
+      onAck: (_proxy, _typeUrl, seconds) => this.convergence.observe(seconds),
       log: (level, msg, fields) => this.logger[level](fields ?? {}, msg),
     });
+    this.registry.registerMetric(this.convergence);
     this.pushes = new Counter({
       name: 'ambient_controller_translations_total',
       help: 'Model changes translated and published',

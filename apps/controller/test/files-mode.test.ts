@@ -192,6 +192,11 @@ describe('controller in files mode', () => {
     const elapsed = Date.now() - t0;
     expect(await call()).toBe('refused');
     expect(elapsed).toBeLessThan(1500);
+    // Every proxy's ACK of the change was measured.
+    const metrics = await (await fetch(`http://127.0.0.1:${controller.ports.debug}/metrics`)).text();
+    const count = Number(/^ambient_controller_convergence_seconds_count (\d+)/m.exec(metrics)?.[1] ?? 0);
+    expect(count).toBeGreaterThanOrEqual(2);
+    expect(metrics).toMatch(/^ambient_controller_connected_proxies 2$/m);
     const { rmSync } = await import('node:fs');
     rmSync(path.join(configDir, 'deny-web.yaml'));
     const t1 = Date.now();

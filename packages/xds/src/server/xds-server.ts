@@ -25,6 +25,8 @@ export interface XdsServerOptions {
   /** Which resources a proxy may see (default: all). */
   scope?: (proxy: ProxyInfo, typeUrl: string, name: string) => boolean;
   log?: (level: 'info' | 'warn' | 'debug', msg: string, fields?: Record<string, unknown>) => void;
+  /** Called when a proxy ACKs a push: seconds from the cache change that caused it to the ACK. */
+  onAck?: (proxy: ProxyInfo, typeUrl: string, seconds: number) => void;
 }
 
 export interface NackRecord {
@@ -73,6 +75,8 @@ interface TypeState {
   /** SotW: version_info of the last response sent / acked. */
   sotwVersion?: string;
   ackedVersion?: string;
+  /** When the change behind the last push happened (for the convergence measure). */
+  changeAt?: number;
 }
 
 const EMPTY_PROXY: ProxyInfo = { id: '', metadata: {}, peer: '' };
@@ -110,6 +114,7 @@ abstract class Connection {
       const st = this.types.get(typeUrl);
       if (!st) continue;
       const bytes = this.buildPush(typeUrl, st, false);
+      if (bytes) st.changeAt = this.server.lastChangeAt;
       if (bytes && !this.write(bytes)) return;
     }
   }
@@ -145,6 +150,9 @@ abstract class Connection {
       });
     } else {
       st.acks += 1;
+      if (st.changeAt !== undefined && nonce === st.sentNonce && st.ackedNonce !== nonce) {
+        this.server.observeAck(this.proxy, this.typeOf(st), (performance.now() - st.changeAt) / 1000);
+      }
       st.ackedNonce = nonce;
       if (st.sotwVersion !== undefined) st.ackedVersion = st.sotwVersion;
     }
@@ -191,6 +199,11 @@ abstract class Connection {
       protocol: this.protocol,
       connection: this.id,
     });
+  }
+
+  protected typeOf(st: TypeState): string {
+    for (const [typeUrl, x] of this.types) if (x === st) return typeUrl;
+    return '';
   }
 
   protected newTypeState(wildcard: boolean): TypeState {
@@ -339,13 +352,22 @@ export class XdsServer {
   private readonly unsubscribe: () => void;
   /** Pushes sent to proxies since start (each flush of a dirty type counts once per proxy). */
   pushes = 0;
+  /** When the cache last changed (performance.now()). */
+  lastChangeAt = performance.now();
+  private readonly onAck: XdsServerOptions['onAck'];
+
+  observeAck(proxy: ProxyInfo, typeUrl: string, seconds: number): void {
+    this.onAck?.(proxy, typeUrl, seconds);
+  }
 
   constructor(opts: XdsServerOptions) {
     this.cache = opts.cache;
     this.debounceMs = opts.debounceMs ?? 50;
     this.scope = opts.scope;
     this.log = opts.log ?? (() => {});
+    this.onAck = opts.onAck;
     this.unsubscribe = this.cache.onChange((change) => {
+      this.lastChangeAt = performance.now();
       for (const c of this.conns) c.markDirty(change.typeUrl);
       this.schedule();
     });
