@@ -64,6 +64,7 @@ export class ModelStore extends EventEmitter {
       Namespace: pick('Namespace'),
       Pod: pick('Pod'),
       Service: pick('Service'),
+      EndpointSlice: pick('EndpointSlice'),
       AuthorizationPolicy: pick('AuthorizationPolicy'),
       PeerAuthentication: pick('PeerAuthentication'),
       Gateway: pick('Gateway'),

@@ -86,6 +86,35 @@ const targetRef = z.object({
 });
 const strs = z.array(z.string()).optional();
 
+/** discovery.k8s.io/v1 — endpoints of Services without a selector (no `spec`: fields are top-level). */
+export const EndpointSlice = z.object({
+  apiVersion: z.string(),
+  kind: z.literal('EndpointSlice'),
+  metadata,
+  addressType: z.string().default('IPv4'),
+  endpoints: z
+    .array(
+      z.object({
+        addresses: z.array(z.string()).default([]),
+        conditions: z.object({ ready: z.boolean().optional() }).default({}),
+        nodeName: z.string().optional(),
+        targetRef: z
+          .object({ kind: z.string(), name: z.string(), namespace: z.string().optional() })
+          .optional(),
+      }),
+    )
+    .default([]),
+  ports: z
+    .array(
+      z.object({
+        name: z.string().optional(),
+        port: z.number().int().optional(),
+        protocol: z.string().optional(),
+      }),
+    )
+    .default([]),
+});
+
 export const AuthorizationPolicy = obj(
   'AuthorizationPolicy',
   z
@@ -188,6 +217,7 @@ export const SCHEMAS = {
   Namespace,
   Pod,
   Service,
+  EndpointSlice,
   ServiceAccount,
   AuthorizationPolicy,
   PeerAuthentication,

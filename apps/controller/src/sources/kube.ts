@@ -20,6 +20,13 @@ export const KUBE_KINDS: KindEndpoint[] = [
   { kind: 'Pod', path: '/api/v1/pods', version: 'v1', plural: 'pods' },
   { kind: 'Service', path: '/api/v1/services', version: 'v1', plural: 'services' },
   {
+    kind: 'EndpointSlice',
+    path: '/apis/discovery.k8s.io/v1/endpointslices',
+    group: 'discovery.k8s.io',
+    version: 'v1',
+    plural: 'endpointslices',
+  },
+  {
     kind: 'AuthorizationPolicy',
     path: '/apis/security.istio.io/v1/authorizationpolicies',
     group: 'security.istio.io',
@@ -114,6 +121,8 @@ export class KubeSource {
         if (ep.kind === 'Namespace') return core.listNamespace();
         if (ep.kind === 'Pod') return core.listPodForAllNamespaces();
         if (ep.kind === 'Service') return core.listServiceForAllNamespaces();
+        if (ep.kind === 'EndpointSlice')
+          return kc.makeApiClient(k8s.DiscoveryV1Api).listEndpointSliceForAllNamespaces();
         return (await custom.listClusterCustomObject({
           group: ep.group!,
           version: ep.version,

@@ -5,6 +5,7 @@ export interface Objects {
   Namespace: ObjectOf<'Namespace'>[];
   Pod: ObjectOf<'Pod'>[];
   Service: ObjectOf<'Service'>[];
+  EndpointSlice?: ObjectOf<'EndpointSlice'>[];
   AuthorizationPolicy: ObjectOf<'AuthorizationPolicy'>[];
   PeerAuthentication: ObjectOf<'PeerAuthentication'>[];
   Gateway: ObjectOf<'Gateway'>[];

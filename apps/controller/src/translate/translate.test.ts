@@ -13,6 +13,7 @@ function objects(yaml: string): Objects {
     Namespace: pick('Namespace'),
     Pod: pick('Pod'),
     Service: pick('Service'),
+    EndpointSlice: pick('EndpointSlice'),
     AuthorizationPolicy: pick('AuthorizationPolicy'),
     PeerAuthentication: pick('PeerAuthentication'),
     Gateway: pick('Gateway'),
@@ -90,6 +91,20 @@ describe('Pod → Workload', () => {
       [9080, 0, 1],
       [90, 90, 0],
     ]);
+  });
+
+  it('a Service without a selector takes its endpoints from EndpointSlices naming the pod', () => {
+    const t2 = translate(
+      objects(
+        ns('shop', '{istio.io/dataplane-mode: ambient}') +
+          pod('db-0', 'shop', '10.0.0.7') +
+          '---\napiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: shop}\nspec: {clusterIP: 10.96.5.5, ports: [{name: sql, port: 5432}]}\n' +
+          '---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: db-abc, namespace: shop, labels: {kubernetes.io/service-name: db}}\naddressType: IPv4\nendpoints: [{addresses: [10.0.0.7], targetRef: {kind: Pod, name: db-0, namespace: shop}}]\nports: [{name: sql, port: 15432}]\n',
+      ),
+    );
+    expect(
+      wl(t2, 'Kubernetes//Pod/shop/db-0').services['shop/db.shop.svc.cluster.local']!.ports[0],
+    ).toMatchObject({ servicePort: 5432, targetPort: 15432 });
   });
 
   it('passes the ambient.dev/netns annotation as a Workload extension', () => {

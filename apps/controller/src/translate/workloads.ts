@@ -136,6 +136,33 @@ export function translateWorkloads(
         })),
       };
     }
+    // Services without a selector: their endpoints come from EndpointSlices naming this pod.
+    for (const slice of objects.EndpointSlice ?? []) {
+      if (nsOf(slice) !== ns) continue;
+      const svcName = slice.metadata.labels['kubernetes.io/service-name'];
+      const svc = objects.Service.find(
+        (x) => nsOf(x) === ns && x.metadata.name === svcName && !x.spec.selector,
+      );
+      if (!svc) continue;
+      const mine = slice.endpoints.some(
+        (e) =>
+          e.targetRef?.kind === 'Pod' &&
+          e.targetRef.name === pod.metadata.name &&
+          (e.targetRef.namespace ?? ns) === ns,
+      );
+      if (!mine) continue;
+      services[`${ns}/${serviceHostname(svc, o)}`] = {
+        ports: svc.spec.ports.map((p) => {
+          const byName = slice.ports.find((sp) => sp.name === (p.name ?? ''));
+          const only = slice.ports.length === 1 ? slice.ports[0] : undefined;
+          return {
+            servicePort: p.port,
+            targetPort: (byName ?? only)?.port ?? resolveTargetPort(p, pod),
+            appProtocol: appProtocol(p),
+          };
+        }),
+      };
+    }
     const enrolled = isEnrolled(pod, nsByName.get(ns));
     const workload: Init<istio.workload.Workload> = {
       uid,
