@@ -3,21 +3,15 @@
 import { loadYaml } from '@ambient/model';
 import { Address, Authorization, type istio } from '@ambient/proto';
 import { describe, expect, it } from 'vitest';
+import { ModelStore } from '../store.js';
 import { type Objects, translate } from './index.js';
 
 function objects(yaml: string): Objects {
   const { objects: list, errors } = loadYaml(yaml, 'test.yaml');
   if (errors.length) throw new Error(JSON.stringify(errors));
-  const pick = (k: string) => list.filter((o) => o.kind === k);
-  return {
-    Namespace: pick('Namespace'),
-    Pod: pick('Pod'),
-    Service: pick('Service'),
-    EndpointSlice: pick('EndpointSlice'),
-    AuthorizationPolicy: pick('AuthorizationPolicy'),
-    PeerAuthentication: pick('PeerAuthentication'),
-    Gateway: pick('Gateway'),
-  } as Objects;
+  const store = new ModelStore();
+  store.replaceSource('test', list);
+  return store.view();
 }
 
 const ns = (name: string, labels = '{}') =>
