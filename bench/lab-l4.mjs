@@ -1,0 +1,297 @@
+#!/usr/bin/env node
+// Benchmark (not a test): L4 on the in-box cluster, as the benchmark issue describes — a pod
+// on node 1 → a pod on node 2: direct TCP (the ceiling), a stunnel4 mutual-TLS 1.3 pair on
+// the two nodes (the C/OpenSSL peer), and our two ztunnels with in-pod capture (the app just
+// connects to the pod IP). Alternating, medians of rounds; JSON with every sample.
+//   node bench/lab-l4.mjs [--quick] [--rounds N]      (root)
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CertificateAuthority, createCsr, generateEcKey, Identity } from '@ambient/mtls';
+import { CONTROL_PLANE_IP, Lab, labSupported, podManifest, Supervisor, testkitCli } from '@ambient/testkit';
+import { cpuSeconds, median, rssMb } from './lib/measure.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.join(here, '..');
+const quick = process.argv.includes('--quick');
+const ri = process.argv.indexOf('--rounds');
+const ROUNDS = ri > 0 ? Number(process.argv[ri + 1]) : 3;
+const BULK = (quick ? 256 : 1024) * 1024 * 1024;
+const SECONDS = quick ? 3 : 15;
+const say = (m) => process.stdout.write(`${m}\n`);
+
+const support = await labSupported();
+if (!support.ok) {
+  console.error(`lab benchmark needs root: ${support.reason}`);
+  process.exit(1);
+}
+const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-lab-'));
+const sup = new Supervisor(path.join(dir, 'logs'));
+let lab;
+try {
+  say(
+    `L4 on the in-box cluster — ${ROUNDS} rounds, ${BULK / 2 ** 20} MiB per flow, 1,000 req/s × ${SECONDS} s; ${os.cpus().length} × ${os.cpus()[0].model}`,
+  );
+  lab = await Lab.create({
+    prefix: 'amb-bench',
+    nodes: [
+      // Enrolled pair (through the ztunnels) and a plain pair (direct, stunnel) on the same nodes.
+      {
+        name: 'node1',
+        pods: [
+          { name: 'client', namespace: 'bench' },
+          { name: 'plain-client', namespace: 'plain' },
+        ],
+      },
+      {
+        name: 'node2',
+        pods: [
+          { name: 'server', namespace: 'bench' },
+          { name: 'plain-server', namespace: 'plain' },
+        ],
+      },
+    ],
+  });
+  const server = lab.pod('server');
+  const plainServer = lab.pod('plain-server');
+  say('• apps: sink :9000 and 1 KB HTTP :9080 in both server pods');
+  const http1k =
+    "require('http').createServer((q,s)=>{s.writeHead(200,{'content-length':1024});s.end(Buffer.alloc(1024,97))}).listen(9080,()=>console.log('up'))";
+  for (const pod of [server, plainServer]) {
+    await sup.start({
+      name: `sink-${pod.name}`,
+      command: process.execPath,
+      args: [testkitCli, 'tcp-sink', '--port', '9000'],
+      netns: pod.netns,
+      ready: { tcp: 9000 },
+    });
+    await sup.start({
+      name: `http-${pod.name}`,
+      command: process.execPath,
+      args: ['-e', http1k],
+      netns: pod.netns,
+      ready: { tcp: 9080 },
+    });
+  }
+
+  // stunnel pair on the nodes: client side listens on node1's pod gateway, server side on node2's underlay.
+  say('• stunnel4 mutual-TLS 1.3 pair on the two nodes');
+  const ca = await CertificateAuthority.loadOrCreate(path.join(dir, 'stunnel-ca'));
+  for (const name of ['client', 'server']) {
+    const key = generateEcKey();
+    const id = Identity.parse(`spiffe://cluster.local/ns/bench/sa/stunnel-${name}`);
+    writeFileSync(
+      path.join(dir, `${name}.pem`),
+      ca.sign(createCsr(id.toString(), key), id).slice(0, -1).join(''),
+    );
+    writeFileSync(path.join(dir, `${name}-key.pem`), key.privateKeyPem);
+  }
+  writeFileSync(path.join(dir, 'root.pem'), ca.rootPem);
+  const conf = (name, client, services) =>
+    [
+      'foreground = yes',
+      'pid =',
+      'debug = 3',
+      ...services.flatMap(([svc, accept, connect]) => [
+        `[${svc}]`,
+        `client = ${client ? 'yes' : 'no'}`,
+        `accept = ${accept}`,
+        `connect = ${connect}`,
+        `cert = ${dir}/${name}.pem`,
+        `key = ${dir}/${name}-key.pem`,
+        `CAfile = ${dir}/root.pem`,
+        'verifyChain = yes',
+        'sslVersionMin = TLSv1.3',
+      ]),
+    ].join('\n');
+  const n1 = lab.node('node1');
+  const n2 = lab.node('node2');
+  writeFileSync(
+    path.join(dir, 'st-server.conf'),
+    conf('server', false, [
+      ['bulk', `${n2.underlayIp}:7001`, `${plainServer.ip}:9000`],
+      ['http', `${n2.underlayIp}:7081`, `${plainServer.ip}:9080`],
+    ]),
+  );
+  writeFileSync(
+    path.join(dir, 'st-client.conf'),
+    conf('client', true, [
+      ['bulk', `${n1.gatewayIp}:7000`, `${n2.underlayIp}:7001`],
+      ['http', `${n1.gatewayIp}:7080`, `${n2.underlayIp}:7081`],
+    ]),
+  );
+  const stServer = await sup.start({
+    name: 'stunnel-server',
+    command: 'stunnel4',
+    args: [path.join(dir, 'st-server.conf')],
+    netns: n2.netns,
+    ready: { tcp: 7081 },
+  });
+  const stClient = await sup.start({
+    name: 'stunnel-client',
+    command: 'stunnel4',
+    args: [path.join(dir, 'st-client.conf')],
+    netns: n1.netns,
+    ready: { tcp: 7080 },
+  });
+
+  const driver = path.join(here, 'lib', 'driver.mjs');
+  const drive = async (from, ...args) =>
+    JSON.parse((await lab.exec(from, process.execPath, [driver, ...args], { timeoutMs: 120_000 })).stdout);
+  const paths = {
+    direct: {
+      from: 'plain-client',
+      bulk: [plainServer.ip, 9000],
+      http: [plainServer.ip, 9080],
+      pids: () => [],
+    },
+    stunnel: {
+      from: 'plain-client',
+      bulk: [n1.gatewayIp, 7000],
+      http: [n1.gatewayIp, 7080],
+      pids: () => [stClient.pid, stServer.pid],
+    },
+  };
+
+  const measure = async (p) => {
+    const pids = p.pids();
+    const c0 = pids.map(cpuSeconds);
+    const bulk = await drive(p.from, 'bulk', ...p.bulk.map(String), String(BULK));
+    const perGiB = pids.map((pid, i) => (cpuSeconds(pid) - c0[i]) / (BULK / 2 ** 30));
+    const c1 = pids.map(cpuSeconds);
+    const lat = await drive(p.from, 'latency', ...p.http.map(String), '1000', String(SECONDS), '4');
+    const per10k = pids.map((pid, i) => ((cpuSeconds(pid) - c1[i]) / lat.requests) * 10_000);
+    return {
+      gbps: (bulk.mibPerSec * 8 * 1.048576) / 1000,
+      cpuPerGiB: perGiB,
+      cpuPer10k: per10k,
+      rssMb: pids.map(rssMb),
+      ...lat,
+    };
+  };
+  const samples = { direct: [], stunnel: [], ztunnel: [] };
+  let ztunnels = [];
+
+  // The mesh: controller in the underlay namespace, ztunnels with in-pod capture.
+  say('• controller and two ztunnels (in-pod capture) for the mesh rounds');
+  const configDir = path.join(dir, 'config');
+  mkdirSync(configDir);
+  writeFileSync(
+    path.join(configDir, 'cluster.yaml'),
+    [
+      'apiVersion: v1\nkind: Namespace\nmetadata: {name: bench, labels: {istio.io/dataplane-mode: ambient}}',
+      podManifest(lab.pod('client'), { serviceAccount: 'client', labels: { app: 'client' } }),
+      podManifest(server, { serviceAccount: 'server', labels: { app: 'server' } }),
+    ].join('\n---\n'),
+  );
+  await sup.start({
+    name: 'controller',
+    command: process.execPath,
+    args: [path.join(root, 'apps', 'controller', 'dist', 'main.js')],
+    netns: lab.plan.underlayNetns,
+    env: {
+      AMBIENT_CONFIG_DIR: configDir,
+      AMBIENT_CA_DIR: path.join(dir, 'ca'),
+      AMBIENT_XDS_PLAINTEXT_ADDR: '',
+      AMBIENT_XDS_TLS_ADDR: `${CONTROL_PLANE_IP}:15012`,
+      AMBIENT_DEBUG_ADDR: `${CONTROL_PLANE_IP}:15014`,
+      AMBIENT_SERVING_IPS: CONTROL_PLANE_IP,
+      LOG_LEVEL: 'warn',
+    },
+    ready: { http: `http://${CONTROL_PLANE_IP}:15014/debug/config` },
+  });
+  const startZ = (node) =>
+    sup.start({
+      name: `ztunnel-${node}`,
+      command: process.execPath,
+      args: [path.join(root, 'apps', 'ztunnel', 'dist', 'main.js')],
+      netns: lab.node(node).netns,
+      env: {
+        NODE_NAME: node,
+        XDS_ADDRESS: `https://${CONTROL_PLANE_IP}:15012`,
+        CA_ADDRESS: `https://${CONTROL_PLANE_IP}:15012`,
+        XDS_ROOT_CA: path.join(dir, 'ca', 'root-cert.pem'),
+        CA_ROOT_CA: path.join(dir, 'ca', 'root-cert.pem'),
+        AMBIENT_CAPTURE: 'inpod',
+        LOG_LEVEL: 'warn',
+        TERMINATION_GRACE_PERIOD_SECONDS: '1',
+      },
+      ready: { http: 'http://127.0.0.1:15021/healthz/ready' },
+      readyTimeoutMs: 30_000,
+    });
+  ztunnels = [await startZ('node1'), await startZ('node2')];
+  paths.ztunnel = {
+    from: 'client',
+    bulk: [server.ip, 9000],
+    http: [server.ip, 9080],
+    pids: () => ztunnels.map((z) => z.pid),
+  };
+
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const name of r % 2 ? ['ztunnel', 'stunnel', 'direct'] : ['direct', 'stunnel', 'ztunnel']) {
+      const s = await measure(paths[name]);
+      samples[name].push(s);
+      say(
+        `  round ${r + 1} ${name.padEnd(8)} ${s.gbps.toFixed(2)} Gbit/s  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms  (${s.requests} req, ${s.errors} errors)`,
+      );
+    }
+  }
+  const m = (name, f) => median(samples[name].map(f));
+  const rows = {};
+  for (const name of Object.keys(samples)) {
+    const sides = samples[name][0].cpuPerGiB.length;
+    rows[name] = {
+      'Gbit/s': m(name, (s) => s.gbps).toFixed(2),
+      'CPU-s/GiB per side': sides
+        ? [0, 1].map((i) => m(name, (s) => s.cpuPerGiB[i]).toFixed(2)).join(' / ')
+        : '-',
+      'p50 ms': m(name, (s) => s.p50).toFixed(2),
+      'p99 ms': m(name, (s) => s.p99).toFixed(2),
+      'p99.9 ms': m(name, (s) => s.p999).toFixed(2),
+      'added p99 ms':
+        name === 'direct' ? '-' : (m(name, (s) => s.p99) - m('direct', (s) => s.p99)).toFixed(2),
+      'CPU-s/10k req per side': sides
+        ? [0, 1].map((i) => m(name, (s) => s.cpuPer10k[i]).toFixed(2)).join(' / ')
+        : '-',
+      'RSS MB': sides
+        ? samples[name]
+            .at(-1)
+            .rssMb.map((x) => x.toFixed(0))
+            .join(' / ')
+        : '-',
+    };
+  }
+  console.table(rows);
+  say(
+    `ztunnel / stunnel throughput: ${(m('ztunnel', (s) => s.gbps) / m('stunnel', (s) => s.gbps)).toFixed(2)} (target ≥ 0.8)`,
+  );
+  const out = path.join(here, 'results');
+  mkdirSync(out, { recursive: true });
+  const file = path.join(out, `${new Date().toISOString().replace(/[:.]/g, '-')}-lab-l4.json`);
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        bench: 'lab-l4',
+        quick,
+        rounds: ROUNDS,
+        machine: {
+          cpus: os.cpus().length,
+          model: os.cpus()[0].model,
+          node: process.version,
+          kernel: os.release(),
+        },
+        rows,
+        samples,
+      },
+      null,
+      2,
+    ),
+  );
+  say(`raw samples: ${path.relative(process.cwd(), file)}`);
+} finally {
+  await sup.stopAll(3000);
+  await lab?.destroy();
+}
+process.exit(0);
