@@ -176,6 +176,8 @@ export function connectInNetns(
 ): net.Socket {
   const fd = connectSocket(o);
   const sock = new net.Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+  // Tunnels carry small request/response writes: never hold them for Nagle.
+  sock.setNoDelay(true);
   sock.connect({ host: o.host, port: o.port });
   return sock;
 }
