@@ -8,9 +8,11 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CertificateAuthority, createCsr, generateEcKey, Identity } from '@ambient/mtls';
+import { CertificateAuthority } from '@ambient/mtls';
 import { CONTROL_PLANE_IP, Lab, labSupported, podManifest, Supervisor, testkitCli } from '@ambient/testkit';
-import { cpuSeconds, median, rssMb } from './lib/measure.mjs';
+import { cpuSeconds, rssMb } from './lib/measure.mjs';
+import { printSummary, summarize, writeResults } from './lib/report.mjs';
+import { startStunnelPair } from './lib/stunnel.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
@@ -77,63 +79,27 @@ try {
 
   // stunnel pair on the nodes: client side listens on node1's pod gateway, server side on node2's underlay.
   say('• stunnel4 mutual-TLS 1.3 pair on the two nodes');
-  const ca = await CertificateAuthority.loadOrCreate(path.join(dir, 'stunnel-ca'));
-  for (const name of ['client', 'server']) {
-    const key = generateEcKey();
-    const id = Identity.parse(`spiffe://cluster.local/ns/bench/sa/stunnel-${name}`);
-    writeFileSync(
-      path.join(dir, `${name}.pem`),
-      ca.sign(createCsr(id.toString(), key), id).slice(0, -1).join(''),
-    );
-    writeFileSync(path.join(dir, `${name}-key.pem`), key.privateKeyPem);
-  }
-  writeFileSync(path.join(dir, 'root.pem'), ca.rootPem);
-  const conf = (name, client, services) =>
-    [
-      'foreground = yes',
-      'pid =',
-      'debug = 3',
-      ...services.flatMap(([svc, accept, connect]) => [
-        `[${svc}]`,
-        `client = ${client ? 'yes' : 'no'}`,
-        `accept = ${accept}`,
-        `connect = ${connect}`,
-        `cert = ${dir}/${name}.pem`,
-        `key = ${dir}/${name}-key.pem`,
-        `CAfile = ${dir}/root.pem`,
-        'verifyChain = yes',
-        'sslVersionMin = TLSv1.3',
-      ]),
-    ].join('\n');
   const n1 = lab.node('node1');
   const n2 = lab.node('node2');
-  writeFileSync(
-    path.join(dir, 'st-server.conf'),
-    conf('server', false, [
-      ['bulk', `${n2.underlayIp}:7001`, `${plainServer.ip}:9000`],
-      ['http', `${n2.underlayIp}:7081`, `${plainServer.ip}:9080`],
-    ]),
-  );
-  writeFileSync(
-    path.join(dir, 'st-client.conf'),
-    conf('client', true, [
-      ['bulk', `${n1.gatewayIp}:7000`, `${n2.underlayIp}:7001`],
-      ['http', `${n1.gatewayIp}:7080`, `${n2.underlayIp}:7081`],
-    ]),
-  );
-  const stServer = await sup.start({
-    name: 'stunnel-server',
-    command: 'stunnel4',
-    args: [path.join(dir, 'st-server.conf')],
-    netns: n2.netns,
-    ready: { tcp: 7081 },
-  });
-  const stClient = await sup.start({
-    name: 'stunnel-client',
-    command: 'stunnel4',
-    args: [path.join(dir, 'st-client.conf')],
-    netns: n1.netns,
-    ready: { tcp: 7080 },
+  const stunnel = await startStunnelPair(sup, {
+    dir: path.join(dir, 'stunnel'),
+    ca: await CertificateAuthority.loadOrCreate(path.join(dir, 'stunnel-ca')),
+    server: {
+      netns: n2.netns,
+      services: [
+        ['bulk', `${n2.underlayIp}:7001`, `${plainServer.ip}:9000`],
+        ['http', `${n2.underlayIp}:7081`, `${plainServer.ip}:9080`],
+      ],
+      ready: { tcp: 7081 },
+    },
+    client: {
+      netns: n1.netns,
+      services: [
+        ['bulk', `${n1.gatewayIp}:7000`, `${n2.underlayIp}:7001`],
+        ['http', `${n1.gatewayIp}:7080`, `${n2.underlayIp}:7081`],
+      ],
+      ready: { tcp: 7080 },
+    },
   });
 
   const driver = path.join(here, 'lib', 'driver.mjs');
@@ -150,7 +116,7 @@ try {
       from: 'plain-client',
       bulk: [n1.gatewayIp, 7000],
       http: [n1.gatewayIp, 7080],
-      pids: () => [stClient.pid, stServer.pid],
+      pids: () => [stunnel.client.pid, stunnel.server.pid],
     },
   };
 
@@ -237,58 +203,9 @@ try {
       );
     }
   }
-  const m = (name, f) => median(samples[name].map(f));
-  const rows = {};
-  for (const name of Object.keys(samples)) {
-    const sides = samples[name][0].cpuPerGiB.length;
-    rows[name] = {
-      'Gbit/s': m(name, (s) => s.gbps).toFixed(2),
-      'CPU-s/GiB per side': sides
-        ? [0, 1].map((i) => m(name, (s) => s.cpuPerGiB[i]).toFixed(2)).join(' / ')
-        : '-',
-      'p50 ms': m(name, (s) => s.p50).toFixed(2),
-      'p99 ms': m(name, (s) => s.p99).toFixed(2),
-      'p99.9 ms': m(name, (s) => s.p999).toFixed(2),
-      'added p99 ms':
-        name === 'direct' ? '-' : (m(name, (s) => s.p99) - m('direct', (s) => s.p99)).toFixed(2),
-      'CPU-s/10k req per side': sides
-        ? [0, 1].map((i) => m(name, (s) => s.cpuPer10k[i]).toFixed(2)).join(' / ')
-        : '-',
-      'RSS MB': sides
-        ? samples[name]
-            .at(-1)
-            .rssMb.map((x) => x.toFixed(0))
-            .join(' / ')
-        : '-',
-    };
-  }
-  console.table(rows);
-  say(
-    `ztunnel / stunnel throughput: ${(m('ztunnel', (s) => s.gbps) / m('stunnel', (s) => s.gbps)).toFixed(2)} (target ≥ 0.8)`,
-  );
-  const out = path.join(here, 'results');
-  mkdirSync(out, { recursive: true });
-  const file = path.join(out, `${new Date().toISOString().replace(/[:.]/g, '-')}-lab-l4.json`);
-  writeFileSync(
-    file,
-    JSON.stringify(
-      {
-        bench: 'lab-l4',
-        quick,
-        rounds: ROUNDS,
-        machine: {
-          cpus: os.cpus().length,
-          model: os.cpus()[0].model,
-          node: process.version,
-          kernel: os.release(),
-        },
-        rows,
-        samples,
-      },
-      null,
-      2,
-    ),
-  );
+  const summary = summarize(samples);
+  printSummary(say, summary);
+  const file = writeResults(here, 'lab-l4', { quick, rounds: ROUNDS, rows: summary.rows, samples });
   say(`raw samples: ${path.relative(process.cwd(), file)}`);
 } finally {
   await sup.stopAll(3000);

@@ -4,24 +4,18 @@
 // alternating, medians of the rounds. First version of the L4 rows of the benchmark issue;
 // the in-box cluster version (in-pod capture, two nodes) follows with the capture work.
 //   node bench/ztunnel-loopback.mjs [--quick] [--rounds N]
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  CaService,
-  CertificateAuthority,
-  createCsr,
-  generateEcKey,
-  Identity,
-  staticAllowList,
-} from '@ambient/mtls';
+import { CaService, CertificateAuthority, staticAllowList } from '@ambient/mtls';
 import { Address } from '@ambient/proto';
 import { Supervisor, socksConnect, testkitCli } from '@ambient/testkit';
 import { ResourceCache, XdsServer } from '@ambient/xds';
 import * as grpc from '@grpc/grpc-js';
-import { bulkSend, connectTcp, cpuSeconds, median, pacedHttp, rssMb } from './lib/measure.mjs';
+import { bulkSend, connectTcp, cpuSeconds, pacedHttp, rssMb } from './lib/measure.mjs';
+import { printSummary, summarize, writeResults } from './lib/report.mjs';
+import { startStunnelPair } from './lib/stunnel.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
@@ -128,66 +122,30 @@ try {
 
   // stunnel pair with certificates from the same CA (EC P-256, TLS 1.3, client certs verified).
   say('• starting the stunnel4 mutual-TLS pair …');
-  const certDir = path.join(work, 'stunnel');
-  mkdirSync(certDir, { recursive: true });
-  for (const name of ['client', 'server']) {
-    const key = generateEcKey();
-    const id = Identity.parse(`spiffe://cluster.local/ns/bench/sa/stunnel-${name}`);
-    const chain = ca.sign(createCsr(id.toString(), key), id);
-    writeFileSync(path.join(certDir, `${name}.pem`), chain.slice(0, -1).join(''));
-    writeFileSync(path.join(certDir, `${name}-key.pem`), key.privateKeyPem);
-  }
-  writeFileSync(path.join(certDir, 'root.pem'), ca.rootPem);
-  const conf = (name, role, services) =>
-    [
-      'foreground = yes',
-      'pid =',
-      'debug = 3',
-      ...services.flatMap(([svc, accept, connect]) => [
-        `[${svc}]`,
-        role === 'client' ? 'client = yes' : 'client = no',
-        `accept = ${accept}`,
-        `connect = ${connect}`,
-        `cert = ${certDir}/${name}.pem`,
-        `key = ${certDir}/${name}-key.pem`,
-        `CAfile = ${certDir}/root.pem`,
-        'verifyChain = yes',
-        'sslVersionMin = TLSv1.3',
-        'sslVersionMax = TLSv1.3',
-      ]),
-    ].join('\n');
-  writeFileSync(
-    path.join(certDir, 'server.conf'),
-    conf('server', 'server', [
-      ['bulk', '127.0.2.2:7001', `${SERVER}:9000`],
-      ['http', '127.0.2.2:7081', `${SERVER}:9080`],
-    ]),
-  );
-  writeFileSync(
-    path.join(certDir, 'client.conf'),
-    conf('client', 'client', [
-      ['bulk', '127.0.2.1:7000', '127.0.2.2:7001'],
-      ['http', '127.0.2.1:7080', '127.0.2.2:7081'],
-    ]),
-  );
-  const stServer = await sup.start({
-    name: 'stunnel-server',
-    command: 'stunnel4',
-    args: [path.join(certDir, 'server.conf')],
-    ready: { tcp: 7081, host: '127.0.2.2' },
-  });
-  const stClient = await sup.start({
-    name: 'stunnel-client',
-    command: 'stunnel4',
-    args: [path.join(certDir, 'client.conf')],
-    ready: { tcp: 7080, host: '127.0.2.1' },
+  const stunnel = await startStunnelPair(sup, {
+    dir: path.join(work, 'stunnel'),
+    ca,
+    server: {
+      services: [
+        ['bulk', '127.0.2.2:7001', `${SERVER}:9000`],
+        ['http', '127.0.2.2:7081', `${SERVER}:9080`],
+      ],
+      ready: { tcp: 7081, host: '127.0.2.2' },
+    },
+    client: {
+      services: [
+        ['bulk', '127.0.2.1:7000', '127.0.2.2:7001'],
+        ['http', '127.0.2.1:7080', '127.0.2.2:7081'],
+      ],
+      ready: { tcp: 7080, host: '127.0.2.1' },
+    },
   });
 
   const paths = {
     direct: { connect: (port) => connectTcp(SERVER, port, CLIENT), pids: [] },
     stunnel: {
       connect: (port) => connectTcp('127.0.2.1', port === 9000 ? 7000 : 7080, CLIENT),
-      pids: [stClient.pid, stServer.pid],
+      pids: [stunnel.client.pid, stunnel.server.pid],
     },
     ztunnel: {
       connect: (port) =>
@@ -237,59 +195,9 @@ try {
     }
   }
 
-  const m = (name, f) => median(samples[name].map(f));
-  const rows = {};
-  for (const name of Object.keys(paths)) {
-    rows[name] = {
-      'Gbit/s': m(name, (s) => s.gbps).toFixed(2),
-      'CPU-s/GiB (client side, server side)': samples[name][0].cpuPerGiB.length
-        ? [0, 1].map((i) => m(name, (s) => s.cpuPerGiB[i]).toFixed(2)).join(' / ')
-        : '-',
-      'p50 ms': m(name, (s) => s.p50).toFixed(3),
-      'p90 ms': m(name, (s) => s.p90).toFixed(3),
-      'p99 ms': m(name, (s) => s.p99).toFixed(3),
-      'p99.9 ms': m(name, (s) => s.p999).toFixed(3),
-      'added p99 ms':
-        name === 'direct' ? '-' : (m(name, (s) => s.p99) - m('direct', (s) => s.p99)).toFixed(3),
-      'CPU-s/10k req (each side)': samples[name][0].cpuPer10k.length
-        ? [0, 1].map((i) => m(name, (s) => s.cpuPer10k[i]).toFixed(2)).join(' / ')
-        : '-',
-    };
-  }
-  say('\nResults (medians of rounds):');
-  console.table(rows);
-  const ratio = (a, b) => (a / b).toFixed(2);
-  const throughputRatio = ratio(
-    m('ztunnel', (s) => s.gbps),
-    m('stunnel', (s) => s.gbps),
-  );
-  const addedZ = m('ztunnel', (s) => s.p99) - m('direct', (s) => s.p99);
-  const addedS = m('stunnel', (s) => s.p99) - m('direct', (s) => s.p99);
-  say(`ztunnel / stunnel throughput: ${throughputRatio} (target ≥ 0.8)`);
-  say(`ztunnel / stunnel added p99:  ${ratio(addedZ, addedS)} (target ≤ 2.0)`);
-  const out = path.join(here, 'results');
-  mkdirSync(out, { recursive: true });
-  const file = path.join(out, `${new Date().toISOString().replace(/[:.]/g, '-')}-ztunnel-loopback.json`);
-  writeFileSync(
-    file,
-    JSON.stringify(
-      {
-        bench: 'ztunnel-loopback',
-        quick,
-        rounds: ROUNDS,
-        machine: {
-          cpus: os.cpus().length,
-          model: os.cpus()[0].model,
-          node: process.version,
-          kernel: os.release(),
-        },
-        rows,
-        samples,
-      },
-      null,
-      2,
-    ),
-  );
+  const summary = summarize(samples);
+  printSummary(say, summary);
+  const file = writeResults(here, 'ztunnel-loopback', { quick, rounds: ROUNDS, rows: summary.rows, samples });
   say(`raw samples: ${path.relative(process.cwd(), file)}`);
 } finally {
   await sup.stopAll(2000);

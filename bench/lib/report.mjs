@@ -1,0 +1,58 @@
+// Summaries of the L4 benchmarks: medians of rounds per path, the ratios against the peer,
+// and the JSON file with machine info and every raw sample.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { median } from './measure.mjs';
+
+/** samples: { direct: [...], stunnel: [...], ztunnel: [...] }, each sample from a measure run. */
+export function summarize(samples) {
+  const m = (name, f) => median(samples[name].map(f));
+  const sides = (name, f, digits = 2) =>
+    samples[name][0].cpuPerGiB.length
+      ? [0, 1].map((i) => m(name, (s) => f(s)[i]).toFixed(digits)).join(' / ')
+      : '-';
+  const rows = {};
+  for (const name of Object.keys(samples)) {
+    rows[name] = {
+      'Gbit/s': m(name, (s) => s.gbps).toFixed(2),
+      'CPU-s/GiB per side': sides(name, (s) => s.cpuPerGiB),
+      'p50 ms': m(name, (s) => s.p50).toFixed(2),
+      'p90 ms': m(name, (s) => s.p90).toFixed(2),
+      'p99 ms': m(name, (s) => s.p99).toFixed(2),
+      'p99.9 ms': m(name, (s) => s.p999).toFixed(2),
+      'added p99 ms':
+        name === 'direct' ? '-' : (m(name, (s) => s.p99) - m('direct', (s) => s.p99)).toFixed(2),
+      'CPU-s/10k req per side': sides(name, (s) => s.cpuPer10k),
+      'RSS MB': sides(name, (s) => s.rssMb, 0),
+    };
+  }
+  const added = (name) => m(name, (s) => s.p99) - m('direct', (s) => s.p99);
+  const ratios = {
+    throughput: m('ztunnel', (s) => s.gbps) / m('stunnel', (s) => s.gbps),
+    addedP99: added('ztunnel') / added('stunnel'),
+  };
+  return { rows, ratios };
+}
+
+export function printSummary(say, { rows, ratios }) {
+  say('\nResults (medians of rounds):');
+  console.table(rows);
+  say(`ztunnel / stunnel throughput: ${ratios.throughput.toFixed(2)} (target ≥ 0.8)`);
+  say(`ztunnel / stunnel added p99:  ${ratios.addedP99.toFixed(2)} (target ≤ 2.0)`);
+}
+
+/** Writes bench/results/<timestamp>-<bench>.json; returns its path. */
+export function writeResults(benchDir, bench, data) {
+  const out = path.join(benchDir, 'results');
+  mkdirSync(out, { recursive: true });
+  const file = path.join(out, `${new Date().toISOString().replace(/[:.]/g, '-')}-${bench}.json`);
+  const machine = {
+    cpus: os.cpus().length,
+    model: os.cpus()[0].model,
+    node: process.version,
+    kernel: os.release(),
+  };
+  writeFileSync(file, JSON.stringify({ bench, machine, ...data }, null, 2));
+  return file;
+}
