@@ -9,7 +9,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CertificateAuthority } from '@ambient/mtls';
-import { CONTROL_PLANE_IP, Lab, labSupported, podManifest, Supervisor, testkitCli } from '@ambient/testkit';
+import {
+  Lab,
+  labSupported,
+  podManifest,
+  Supervisor,
+  startLabController,
+  startLabZtunnel,
+  testkitCli,
+} from '@ambient/testkit';
 import { cpuSeconds, rssMb } from './lib/measure.mjs';
 import { printSummary, summarize, writeResults } from './lib/report.mjs';
 import { startStunnelPair } from './lib/stunnel.mjs';
@@ -151,40 +159,17 @@ try {
       podManifest(server, { serviceAccount: 'server', labels: { app: 'server' } }),
     ].join('\n---\n'),
   );
-  await sup.start({
-    name: 'controller',
-    command: process.execPath,
-    args: [path.join(root, 'apps', 'controller', 'dist', 'main.js')],
-    netns: lab.plan.underlayNetns,
-    env: {
-      AMBIENT_CONFIG_DIR: configDir,
-      AMBIENT_CA_DIR: path.join(dir, 'ca'),
-      AMBIENT_XDS_PLAINTEXT_ADDR: '',
-      AMBIENT_XDS_TLS_ADDR: `${CONTROL_PLANE_IP}:15012`,
-      AMBIENT_DEBUG_ADDR: `${CONTROL_PLANE_IP}:15014`,
-      AMBIENT_SERVING_IPS: CONTROL_PLANE_IP,
-      LOG_LEVEL: 'warn',
-    },
-    ready: { http: `http://${CONTROL_PLANE_IP}:15014/debug/config` },
+  await startLabController(sup, lab, {
+    entry: path.join(root, 'apps', 'controller', 'dist', 'main.js'),
+    configDir,
+    caDir: path.join(dir, 'ca'),
+    env: { LOG_LEVEL: 'warn' },
   });
   const startZ = (node) =>
-    sup.start({
-      name: `ztunnel-${node}`,
-      command: process.execPath,
-      args: [path.join(root, 'apps', 'ztunnel', 'dist', 'main.js')],
-      netns: lab.node(node).netns,
-      env: {
-        NODE_NAME: node,
-        XDS_ADDRESS: `https://${CONTROL_PLANE_IP}:15012`,
-        CA_ADDRESS: `https://${CONTROL_PLANE_IP}:15012`,
-        XDS_ROOT_CA: path.join(dir, 'ca', 'root-cert.pem'),
-        CA_ROOT_CA: path.join(dir, 'ca', 'root-cert.pem'),
-        AMBIENT_CAPTURE: 'inpod',
-        LOG_LEVEL: 'warn',
-        TERMINATION_GRACE_PERIOD_SECONDS: '1',
-      },
-      ready: { http: 'http://127.0.0.1:15021/healthz/ready' },
-      readyTimeoutMs: 30_000,
+    startLabZtunnel(sup, lab, node, {
+      entry: path.join(root, 'apps', 'ztunnel', 'dist', 'main.js'),
+      caDir: path.join(dir, 'ca'),
+      env: { LOG_LEVEL: 'warn', TERMINATION_GRACE_PERIOD_SECONDS: '1' },
     });
   ztunnels = [await startZ('node1'), await startZ('node2')];
   paths.ztunnel = {

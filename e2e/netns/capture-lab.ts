@@ -14,6 +14,8 @@ import {
   type PodPlan,
   podManifest,
   Supervisor,
+  startLabController,
+  startLabZtunnel,
   testkitCli,
 } from '@ambient/testkit';
 
@@ -47,21 +49,11 @@ export class CaptureLab {
     this.sup = new Supervisor(path.resolve('test-logs', 'e2e-capture'));
     mkdirSync(this.configDir, { recursive: true });
     writeFileSync(path.join(this.configDir, 'cluster.yaml'), this.clusterYaml());
-    this.controller = await this.sup.start({
-      name: 'controller',
-      command: process.execPath,
-      args: [CONTROLLER],
-      netns: this.lab.plan.underlayNetns,
-      env: {
-        AMBIENT_CONFIG_DIR: this.configDir,
-        AMBIENT_CA_DIR: path.join(this.dir, 'ca'),
-        AMBIENT_XDS_PLAINTEXT_ADDR: '',
-        AMBIENT_XDS_TLS_ADDR: `${CONTROL_PLANE_IP}:15012`,
-        AMBIENT_DEBUG_ADDR: `${CONTROL_PLANE_IP}:15014`,
-        AMBIENT_SERVING_IPS: CONTROL_PLANE_IP,
-        AMBIENT_DEBOUNCE_MS: '50',
-      },
-      ready: { http: `http://${CONTROL_PLANE_IP}:15014/debug/config` },
+    this.controller = await startLabController(this.sup, this.lab, {
+      entry: CONTROLLER,
+      configDir: this.configDir,
+      caDir: path.join(this.dir, 'ca'),
+      env: { AMBIENT_DEBOUNCE_MS: '50' },
     });
     for (const p of PODS) {
       await this.sup.start({
@@ -138,24 +130,10 @@ export class CaptureLab {
   }
 
   async startZtunnel(node: string): Promise<Child> {
-    const addr = `https://${CONTROL_PLANE_IP}:15012`;
-    const root = path.join(this.dir, 'ca', 'root-cert.pem');
-    const child = await this.sup.start({
-      name: `ztunnel-${node}`,
-      command: process.execPath,
-      args: [ZTUNNEL],
-      netns: this.lab.node(node).netns,
-      env: {
-        NODE_NAME: node,
-        XDS_ADDRESS: addr,
-        CA_ADDRESS: addr,
-        XDS_ROOT_CA: root,
-        CA_ROOT_CA: root,
-        AMBIENT_CAPTURE: 'inpod',
-        POD_NAME: `ztunnel-${node}`,
-        TERMINATION_GRACE_PERIOD_SECONDS: '2',
-      },
-      ready: { http: 'http://127.0.0.1:15021/healthz/ready' },
+    const child = await startLabZtunnel(this.sup, this.lab, node, {
+      entry: ZTUNNEL,
+      caDir: path.join(this.dir, 'ca'),
+      env: { TERMINATION_GRACE_PERIOD_SECONDS: '2' },
       readyTimeoutMs: 20_000,
     });
     this.ztunnels.set(node, child);

@@ -11,6 +11,12 @@ export {
 export { Lab, labSupported, listNetns } from './lab/lab.js';
 export { type PodManifestOptions, podManifest } from './lab/manifests.js';
 export {
+  type LabControllerOptions,
+  type LabZtunnelOptions,
+  startLabController,
+  startLabZtunnel,
+} from './lab/mesh.js';
+export {
   belongsToPrefix,
   type ClusterPlan,
   type ClusterSpec,

@@ -5,6 +5,7 @@
 import {
   copyFileSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -21,6 +22,8 @@ import {
   labSupported,
   podManifest,
   Supervisor,
+  startLabController,
+  startLabZtunnel,
   testkitCli,
 } from '@ambient/testkit';
 import { table } from '../output.js';
@@ -124,49 +127,22 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     s.done();
 
     s = step(`starting the controller on ${CONTROL_PLANE_IP} (files mode: examples/demo/)`);
-    const { mkdirSync } = await import('node:fs');
     mkdirSync(configDir, { recursive: true });
     for (const f of readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml')))
       copyFileSync(path.join(EXAMPLES, f), path.join(configDir, f));
     writeFileSync(path.join(configDir, 'pods.yaml'), podsYaml(L));
-    await sup.start({
-      name: 'controller',
-      command: process.execPath,
-      args: [CONTROLLER],
-      netns: L.plan.underlayNetns,
-      env: {
-        AMBIENT_CONFIG_DIR: configDir,
-        AMBIENT_CA_DIR: path.join(dir, 'ca'),
-        AMBIENT_XDS_PLAINTEXT_ADDR: '',
-        AMBIENT_XDS_TLS_ADDR: `${CONTROL_PLANE_IP}:15012`,
-        AMBIENT_DEBUG_ADDR: `${CONTROL_PLANE_IP}:15014`,
-        AMBIENT_SERVING_IPS: CONTROL_PLANE_IP,
-        AMBIENT_DEBOUNCE_MS: '50',
-      },
-      ready: { http: `http://${CONTROL_PLANE_IP}:15014/debug/config` },
+    await startLabController(sup, L, {
+      entry: CONTROLLER,
+      configDir,
+      caDir: path.join(dir, 'ca'),
+      env: { AMBIENT_DEBOUNCE_MS: '50' },
     });
     s.done();
 
     s = step('starting ztunnel on each node (in-pod capture, certificates from the controller CA)');
     const ztunnels: Record<string, Child> = {};
     for (const node of ['node1', 'node2']) {
-      ztunnels[node] = await sup.start({
-        name: `ztunnel-${node}`,
-        command: process.execPath,
-        args: [ZTUNNEL],
-        netns: L.node(node).netns,
-        env: {
-          NODE_NAME: node,
-          XDS_ADDRESS: `https://${CONTROL_PLANE_IP}:15012`,
-          CA_ADDRESS: `https://${CONTROL_PLANE_IP}:15012`,
-          XDS_ROOT_CA: path.join(dir, 'ca', 'root-cert.pem'),
-          CA_ROOT_CA: path.join(dir, 'ca', 'root-cert.pem'),
-          AMBIENT_CAPTURE: 'inpod',
-          POD_NAME: `ztunnel-${node}`,
-        },
-        ready: { http: 'http://127.0.0.1:15021/healthz/ready' },
-        readyTimeoutMs: 30_000,
-      });
+      ztunnels[node] = await startLabZtunnel(sup, L, node, { entry: ZTUNNEL, caDir: path.join(dir, 'ca') });
     }
     s.done();
 

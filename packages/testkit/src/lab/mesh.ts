@@ -1,0 +1,76 @@
+// The mesh on the in-box cluster, started the same way by the demo, the e2e suite and the
+// benchmarks: the controller in the underlay's namespace on CONTROL_PLANE_IP (files mode,
+// xDS + CA over TLS on 15012, debug on 15014), and one ztunnel per node inside the node's
+// namespace with in-pod capture, configured — as a DaemonSet would be — with only the
+// controller's address and root certificate.
+import path from 'node:path';
+import type { Child, Supervisor } from '../supervisor.js';
+import type { Lab } from './lab.js';
+import { CONTROL_PLANE_IP } from './plan.js';
+
+export interface LabControllerOptions {
+  /** The controller's built entry point (apps/controller/dist/main.js). */
+  entry: string;
+  /** The directory of Kubernetes YAML the controller watches. */
+  configDir: string;
+  /** Where the controller keeps its CA; ztunnels read `root-cert.pem` from here. */
+  caDir: string;
+  /** Extra environment (AMBIENT_DEBOUNCE_MS, LOG_LEVEL, …). */
+  env?: Record<string, string>;
+}
+
+export function startLabController(sup: Supervisor, lab: Lab, opts: LabControllerOptions): Promise<Child> {
+  return sup.start({
+    name: 'controller',
+    command: process.execPath,
+    args: [opts.entry],
+    netns: lab.plan.underlayNetns,
+    env: {
+      AMBIENT_CONFIG_DIR: opts.configDir,
+      AMBIENT_CA_DIR: opts.caDir,
+      AMBIENT_XDS_PLAINTEXT_ADDR: '',
+      AMBIENT_XDS_TLS_ADDR: `${CONTROL_PLANE_IP}:15012`,
+      AMBIENT_DEBUG_ADDR: `${CONTROL_PLANE_IP}:15014`,
+      AMBIENT_SERVING_IPS: CONTROL_PLANE_IP,
+      ...opts.env,
+    },
+    ready: { http: `http://${CONTROL_PLANE_IP}:15014/debug/config` },
+  });
+}
+
+export interface LabZtunnelOptions {
+  /** The ztunnel's built entry point (apps/ztunnel/dist/main.js). */
+  entry: string;
+  /** The controller's CA directory (its `root-cert.pem` is trusted for xDS and the CA). */
+  caDir: string;
+  env?: Record<string, string>;
+  readyTimeoutMs?: number;
+}
+
+export function startLabZtunnel(
+  sup: Supervisor,
+  lab: Lab,
+  node: string,
+  opts: LabZtunnelOptions,
+): Promise<Child> {
+  const addr = `https://${CONTROL_PLANE_IP}:15012`;
+  const root = path.join(opts.caDir, 'root-cert.pem');
+  return sup.start({
+    name: `ztunnel-${node}`,
+    command: process.execPath,
+    args: [opts.entry],
+    netns: lab.node(node).netns,
+    env: {
+      NODE_NAME: node,
+      POD_NAME: `ztunnel-${node}`,
+      XDS_ADDRESS: addr,
+      CA_ADDRESS: addr,
+      XDS_ROOT_CA: root,
+      CA_ROOT_CA: root,
+      AMBIENT_CAPTURE: 'inpod',
+      ...opts.env,
+    },
+    ready: { http: 'http://127.0.0.1:15021/healthz/ready' },
+    readyTimeoutMs: opts.readyTimeoutMs ?? 30_000,
+  });
+}
