@@ -1,9 +1,8 @@
 // The controller's configuration — the only reader of process.env in this app. Every bad
 // value is reported in one pass, naming the variable and the value.
-export interface HostPort {
-  host: string;
-  port: number;
-}
+import { ConfigError, type HostPort, parseHostPort } from '@ambient/telemetry';
+
+export { ConfigError, type HostPort };
 
 export interface ControllerConfig {
   source: 'files' | 'kube';
@@ -30,15 +29,6 @@ export interface ControllerConfig {
   version: string;
 }
 
-export class ConfigError extends Error {
-  readonly code = 'CONFIG';
-  constructor(readonly problems: string[]) {
-    super(
-      `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`,
-    );
-  }
-}
-
 export function loadConfig(
   env: Record<string, string | undefined> = process.env,
   version = '0.1.0',
@@ -47,12 +37,9 @@ export function loadConfig(
   const hostPort = (name: string, def: string | undefined): HostPort | undefined => {
     const v = env[name] ?? def;
     if (v === undefined || v === '') return undefined;
-    const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(v);
-    if (!m || Number(m[2]) > 65535) {
-      problems.push(`${name}=${JSON.stringify(v)}: expected host:port`);
-      return undefined;
-    }
-    return { host: m[1]!, port: Number(m[2]) };
+    const parsed = parseHostPort(v);
+    if (!parsed) problems.push(`${name}=${JSON.stringify(v)}: expected host:port`);
+    return parsed;
   };
   const source = env.AMBIENT_SOURCE ?? 'files';
   if (source !== 'files' && source !== 'kube')
@@ -65,6 +52,7 @@ export function loadConfig(
   const debounce = Number(env.AMBIENT_DEBOUNCE_MS ?? '100');
   if (!Number.isInteger(debounce) || debounce < 0 || debounce > 60_000)
     problems.push(`AMBIENT_DEBOUNCE_MS=${JSON.stringify(env.AMBIENT_DEBOUNCE_MS)}: expected 0..60000`);
+  const xdsPlaintext = hostPort('AMBIENT_XDS_PLAINTEXT_ADDR', '127.0.0.1:15010');
   const xdsTls = hostPort('AMBIENT_XDS_TLS_ADDR', '0.0.0.0:15012');
   const debug = hostPort('AMBIENT_DEBUG_ADDR', '0.0.0.0:15014');
   const config: ControllerConfig = {
@@ -75,9 +63,7 @@ export function loadConfig(
     clusterId: env.CLUSTER_ID ?? 'Kubernetes',
     rootNamespace: env.ROOT_NAMESPACE ?? 'istio-system',
     domainSuffix: env.CLUSTER_DOMAIN ?? 'cluster.local',
-    ...(hostPort('AMBIENT_XDS_PLAINTEXT_ADDR', '127.0.0.1:15010')
-      ? { xdsPlaintext: hostPort('AMBIENT_XDS_PLAINTEXT_ADDR', '127.0.0.1:15010')! }
-      : {}),
+    ...(xdsPlaintext ? { xdsPlaintext } : {}),
     xdsTls: xdsTls ?? { host: '0.0.0.0', port: 15012 },
     debug: debug ?? { host: '0.0.0.0', port: 15014 },
     servingDns: (

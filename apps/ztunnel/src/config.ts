@@ -3,6 +3,7 @@
 // AMBIENT_. Every variable is checked and every bad one reported in one pass, naming the
 // variable and the value; then start-up fails once.
 import { readFileSync } from 'node:fs';
+import { ConfigError, type HostPort, parseHostPort } from '@ambient/telemetry';
 
 export type ProxyMode = 'shared' | 'dedicated';
 export type CaptureMode = 'none' | 'inpod';
@@ -49,19 +50,7 @@ export interface Config {
   version: string;
 }
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
-
-export class ConfigError extends Error {
-  readonly code = 'CONFIG';
-  constructor(readonly problems: string[]) {
-    super(
-      `invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.join('\n  ')}`,
-    );
-  }
-}
+export { ConfigError, type HostPort };
 
 type Env = Record<string, string | undefined>;
 
@@ -109,13 +98,9 @@ export function loadConfig(env: Env = process.env, version = '0.1.0'): Config {
   };
   const hostPort = (name: string, def: string): HostPort => {
     const v = env[name] ?? def;
-    const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(v);
-    if (!m || Number(m[2]) > 65535) {
-      bad(name, v, 'expected host:port (e.g. 127.0.0.1:15000 or [::]:15020)');
-      const d = /^\[?([^\]]*?)\]?:(\d+)$/.exec(def)!;
-      return { host: d[1]!, port: Number(d[2]) };
-    }
-    return { host: m[1]!, port: Number(m[2]) };
+    const parsed = parseHostPort(v);
+    if (!parsed) bad(name, v, 'expected host:port (e.g. 127.0.0.1:15000 or [::]:15020)');
+    return parsed ?? parseHostPort(def)!;
   };
   const file = (name: string, path: string | undefined): string | undefined => {
     if (!path) return undefined;
