@@ -165,7 +165,10 @@ describe('ztunnel data path (two processes, loopback)', () => {
     });
     try {
       await eventually('policy reaches node2', async () => refused(CLIENT_A));
+      // The first refusal can be a connection opened just before the policy arrived and closed
+      // by the policy change (counted without DENY); knock until one is denied when opened.
       await eventually('DENY metrics', async () => {
+        await refused(CLIENT_A);
         const m = await node2.metrics();
         return (
           /istio_tcp_connections_opened_total\{reporter="destination",[^}]*response_flags="DENY"[^}]*\} [1-9]/.test(
