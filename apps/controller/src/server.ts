@@ -4,7 +4,14 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CaService, CertificateAuthority } from '@ambient/mtls';
-import { Address, Authorization } from '@ambient/proto';
+import {
+  Address,
+  Authorization,
+  Cluster,
+  ClusterLoadAssignment,
+  RouteConfiguration,
+  WaypointPolicy,
+} from '@ambient/proto';
 import { Counter, createLogger, Gauge, Histogram, type Logger, Registry } from '@ambient/telemetry';
 import { addressName, ResourceCache, XdsServer } from '@ambient/xds';
 import * as grpc from '@grpc/grpc-js';
@@ -27,7 +34,12 @@ export class Controller {
   private grpcServers: grpc.Server[] = [];
   private debugServer?: http.Server;
   private timer: NodeJS.Timeout | undefined;
-  private lastTranslation: Translation = { addresses: new Map(), authorizations: new Map(), warnings: [] };
+  private lastTranslation: Translation = {
+    addresses: new Map(),
+    authorizations: new Map(),
+    waypoint: { routes: new Map(), clusters: new Map(), endpoints: new Map(), policies: new Map() },
+    warnings: [],
+  };
   private reportedWarnings = new Set<string>();
   readonly ports: { xdsPlaintext?: number; xdsTls?: number; debug?: number } = {};
   /** Translations published since start (tests and tools wait on it). */
@@ -159,6 +171,11 @@ export class Controller {
     });
     this.cache.replaceAll(Address, t.addresses);
     this.cache.replaceAll(Authorization, t.authorizations);
+    // Endpoints and clusters before the routes that name them (a waypoint may apply them in order).
+    this.cache.replaceAll(ClusterLoadAssignment, t.waypoint.endpoints);
+    this.cache.replaceAll(Cluster, t.waypoint.clusters);
+    this.cache.replaceAll(RouteConfiguration, t.waypoint.routes);
+    this.cache.replaceAll(WaypointPolicy, t.waypoint.policies);
     end();
     this.pushes.inc();
     this.translations++;
@@ -194,6 +211,9 @@ export class Controller {
               .map((a) => addressName(Address.create(a)))
               .sort(),
             authorizations: [...this.lastTranslation.authorizations.keys()].sort(),
+            routes: [...this.lastTranslation.waypoint.routes.keys()].sort(),
+            clusters: [...this.lastTranslation.waypoint.clusters.keys()].sort(),
+            waypointPolicies: [...this.lastTranslation.waypoint.policies.keys()].sort(),
           },
         });
       if (path === '/metrics') {

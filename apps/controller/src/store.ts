@@ -68,6 +68,10 @@ export class ModelStore extends EventEmitter {
       AuthorizationPolicy: pick('AuthorizationPolicy'),
       PeerAuthentication: pick('PeerAuthentication'),
       Gateway: pick('Gateway'),
+      VirtualService: pick('VirtualService'),
+      DestinationRule: pick('DestinationRule'),
+      HTTPRoute: pick('HTTPRoute'),
+      RequestAuthentication: pick('RequestAuthentication'),
     };
   }
 

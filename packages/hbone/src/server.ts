@@ -5,6 +5,7 @@
 // stream is piped to the upstream socket the handler connected.
 import http2 from 'node:http2';
 import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type tls from 'node:tls';
 import { type Identity, peerIdentity, verifyClientTrustDomain } from '@ambient/mtls';
 import { type Authority, parseAuthority } from './headers.js';
@@ -27,7 +28,9 @@ export interface HboneRequest {
 /** What the handler decided: refuse with a status, or tunnel to a connected socket. */
 export type HboneDecision =
   | { status: 400 | 401 | 403 | 404 | 503 | 504; reason: string }
-  | { status: 200; upstream: net.Socket; responseHeaders?: Record<string, string> };
+  | { status: 200; upstream: net.Socket; responseHeaders?: Record<string, string> }
+  /** The handler serves the tunnel itself (a waypoint parses HTTP inside it); it owns the stream. */
+  | { status: 200; serve(stream: Duplex): void; responseHeaders?: Record<string, string> };
 
 export interface HboneServerOptions {
   tls: tls.TlsOptions;
@@ -159,6 +162,12 @@ export class HboneServer {
       return refuse(503);
     }
     if (decision.status !== 200) return refuse(decision.status);
+    if ('serve' in decision) {
+      if (stream.destroyed) return;
+      stream.respond({ ':status': 200, ...decision.responseHeaders });
+      decision.serve(stream);
+      return;
+    }
     if (stream.destroyed) {
       decision.upstream.destroy();
       return;

@@ -10,3 +10,14 @@ export {
   selectPolicies,
 } from './engine.js';
 export { cidrContains, formatIp, parseIp } from './ip.js';
+export {
+  type CompiledL7Policy,
+  compileL7Policy,
+  evaluateL7,
+  type L7Action,
+  type L7Decision,
+  type L7PolicySpec,
+  normalizePath,
+  pathMatcher,
+  type RequestAttributes,
+} from './l7.js';

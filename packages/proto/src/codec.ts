@@ -1,6 +1,6 @@
 // Typed codecs over the reflection root: encode/decode to the wire, and proto3 JSON.
 import type protobuf from 'protobufjs';
-import type { envoy, istio } from './gen/types.js';
+import type { ambient, envoy, istio } from './gen/types.js';
 import { fromProto3Json, toProto3Json, typeUrlOf } from './json.js';
 import { lookupType } from './root.js';
 
@@ -73,11 +73,28 @@ export const DeltaDiscoveryRequest = codec<envoy.service.discovery.v3.DeltaDisco
 export const DeltaDiscoveryResponse = codec<envoy.service.discovery.v3.DeltaDiscoveryResponse>(
   'envoy.service.discovery.v3.DeltaDiscoveryResponse',
 );
+// What a waypoint receives besides Address: Envoy's route, cluster and endpoint resources,
+// Envoy's fault filter config (per route), and ours for L7 security policies.
+export const RouteConfiguration = codec<envoy.config.route.v3.RouteConfiguration>(
+  'envoy.config.route.v3.RouteConfiguration',
+);
+export const Cluster = codec<envoy.config.cluster.v3.Cluster>('envoy.config.cluster.v3.Cluster');
+export const ClusterLoadAssignment = codec<envoy.config.endpoint.v3.ClusterLoadAssignment>(
+  'envoy.config.endpoint.v3.ClusterLoadAssignment',
+);
+export const HTTPFault = codec<envoy.extensions.filters.http.fault.v3.HTTPFault>(
+  'envoy.extensions.filters.http.fault.v3.HTTPFault',
+);
+export const WaypointPolicy = codec<ambient.security.v1.WaypointPolicy>('ambient.security.v1.WaypointPolicy');
 
-/** Type URLs of the xDS resources ztunnel subscribes to (shared spec ztunnel.md §3.1). */
+/** Type URLs of the xDS resources ztunnel (Address, Authorization) and waypoints subscribe to. */
 export const TypeUrl = {
   Address: 'type.googleapis.com/istio.workload.Address',
   Authorization: 'type.googleapis.com/istio.security.Authorization',
+  RouteConfiguration: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+  Cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+  ClusterLoadAssignment: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+  WaypointPolicy: 'type.googleapis.com/ambient.security.v1.WaypointPolicy',
 } as const;
 
 /** gRPC method paths (shared spec ztunnel.md §2.3, §3.1). */

@@ -4,6 +4,13 @@ export type { Logger } from 'pino';
 export { Counter, Gauge, Histogram, Registry } from 'prom-client';
 export { AccessLog, type AccessLogEntry, createLogger, type LoggerOptions } from './access-log.js';
 export { ConfigError, type HostPort, parseHostPort } from './config-env.js';
+export {
+  ENVOY_BUCKETS,
+  HTTP_LABELS,
+  type HttpLabelName,
+  type HttpLabels,
+  HttpMetrics,
+} from './http-metrics.js';
 export { Readiness } from './readiness.js';
 export {
   type AdminHandlers,

@@ -2,7 +2,9 @@
 // `testkit` — the test apps and clients as a command, so they can run inside a pod's
 // network namespace (`ip netns exec <pod> testkit http-echo --port 8080`).
 import { Command, InvalidArgumentError } from 'commander';
+import { grpcCalls, startGrpcEcho } from './grpc-echo.js';
 import { startHttpEcho } from './http-echo.js';
+import { httpLoad } from './http-load.js';
 import { startTcpEcho, startTcpSink, tcpExchange } from './tcp-servers.js';
 
 const program = new Command('testkit').description('test apps and clients for the ambient mesh tests');
@@ -17,6 +19,16 @@ const ratio = (v: string) => {
   if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError(`"${v}" is not a number between 0 and 1`);
   return n;
 };
+
+function parseHeaders(list: string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const h of list) {
+    const i = h.indexOf(':');
+    if (i <= 0) throw new InvalidArgumentError(`header "${h}" is not "name: value"`);
+    headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+  }
+  return headers;
+}
 
 function serveUntilSignal(what: string, port: number, close: () => Promise<void>): void {
   // One line tests can wait for: "<what> listening on <port>".
@@ -34,6 +46,7 @@ program
   .option('--name <pod>', 'pod name reported in answers (default: $POD_NAME)')
   .option('--fail-ratio <r>', 'share of requests to fail (0..1)', ratio, 0)
   .option('--fail-status <n>', 'status for failed requests', int, 503)
+  .option('--fail-every <n>', 'fail every n-th request (deterministic)', int, 0)
   .option('--delay-ms <n>', 'delay every answer', int, 0)
   .action(async (o) => {
     const s = await startHttpEcho({
@@ -42,6 +55,7 @@ program
       podName: o.name ?? process.env.POD_NAME ?? 'unknown',
       failRatio: o.failRatio,
       failStatus: o.failStatus,
+      failEvery: o.failEvery,
       delayMs: o.delayMs,
     });
     serveUntilSignal('http-echo', s.port, s.close);
@@ -78,12 +92,7 @@ program
     // pending with nothing left to keep the event loop alive (AbortSignal.timeout's timer is
     // unref'd), and Node would exit 0 without a word.
     process.exitCode = 1;
-    const headers: Record<string, string> = {};
-    for (const h of o.header as string[]) {
-      const i = h.indexOf(':');
-      if (i <= 0) throw new InvalidArgumentError(`header "${h}" is not "name: value"`);
-      headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
-    }
+    const headers = parseHeaders(o.header as string[]);
     const res = await fetch(url, { method: o.method, headers, signal: AbortSignal.timeout(o.timeoutMs) });
     const text = await res.text();
     let body: unknown = text;
@@ -94,6 +103,46 @@ program
     }
     console.log(JSON.stringify({ status: res.status, headers: Object.fromEntries(res.headers), body }));
     process.exitCode = 0;
+  });
+
+program
+  .command('http-load <url>')
+  .description('many HTTP requests; prints a JSON summary (statuses, answering pods, latency)')
+  .option('-H, --header <k:v...>', 'request header', [])
+  .option('-X, --method <m>', 'method', 'GET')
+  .option('-n, --count <n>', 'requests', int, 100)
+  .option('-c, --concurrency <n>', 'requests in flight', int, 1)
+  .option('--timeout-ms <n>', 'per request', int, 10_000)
+  .action(async (url: string, o) => {
+    const summary = await httpLoad({
+      url,
+      method: o.method,
+      headers: parseHeaders(o.header as string[]),
+      count: o.count,
+      concurrency: o.concurrency,
+      timeoutMs: o.timeoutMs,
+    });
+    console.log(JSON.stringify(summary));
+  });
+
+program
+  .command('grpc-echo')
+  .description('gRPC server (/testkit.Echo/Echo, raw bytes) that echoes, optionally failing')
+  .requiredOption('--port <n>', 'port to listen on', int)
+  .option('--name <pod>', 'pod name in answers')
+  .option('--fail-every <n>', 'answer UNAVAILABLE to every n-th call', int, 0)
+  .action(async (o) => {
+    const s = await startGrpcEcho({ port: o.port, podName: o.name ?? 'unknown', failEvery: o.failEvery });
+    serveUntilSignal('grpc-echo', s.port, s.close);
+  });
+
+program
+  .command('grpc-call <target>')
+  .description('unary calls to /testkit.Echo/Echo at host:port; prints a JSON summary of status codes')
+  .option('-n, --count <n>', 'calls', int, 10)
+  .option('--timeout-ms <n>', 'deadline per call', int, 10_000)
+  .action(async (target: string, o) => {
+    console.log(JSON.stringify(await grpcCalls({ target, count: o.count, timeoutMs: o.timeoutMs })));
   });
 
 program

@@ -12,6 +12,8 @@ export interface HttpEchoOptions {
   /** Answer `failStatus` to this share (0..1) of requests. */
   failRatio?: number;
   failStatus?: number;
+  /** Answer `failStatus` to every n-th request (deterministic: `2` fails every other one). */
+  failEvery?: number;
   /** Delay every answer by this many milliseconds. */
   delayMs?: number;
 }
@@ -40,6 +42,7 @@ export interface RunningServer {
 export function startHttpEcho(opts: HttpEchoOptions): Promise<RunningServer> {
   const failRatio = opts.failRatio ?? 0;
   const failStatus = opts.failStatus ?? 503;
+  let served = 0;
   const server = http.createServer((req, res) => {
     let bodyBytes = 0;
     req.on('data', (chunk: Buffer) => {
@@ -59,10 +62,11 @@ export function startHttpEcho(opts: HttpEchoOptions): Promise<RunningServer> {
         httpVersion: req.httpVersion,
       };
       const forced = Number(req.headers[ECHO_STATUS_HEADER]);
+      served++;
       const status =
         Number.isInteger(forced) && forced >= 100 && forced <= 599
           ? forced
-          : failRatio > 0 && Math.random() < failRatio
+          : (failRatio > 0 && Math.random() < failRatio) || (opts.failEvery && served % opts.failEvery === 0)
             ? failStatus
             : 200;
       const delay = Number(req.headers[ECHO_DELAY_HEADER] ?? opts.delayMs ?? 0);

@@ -1,4 +1,5 @@
 export { type Gate, netnsGate } from './e2e-gate.js';
+export { grpcCalls, startGrpcEcho } from './grpc-echo.js';
 export {
   ECHO_DELAY_HEADER,
   ECHO_STATUS_HEADER,
@@ -8,12 +9,15 @@ export {
   type RunningServer,
   startHttpEcho,
 } from './http-echo.js';
+export { httpLoad, type LoadOptions, type LoadSummary } from './http-load.js';
 export { Lab, labSupported, listNetns } from './lab/lab.js';
 export { type PodManifestOptions, podManifest } from './lab/manifests.js';
 export {
   type LabControllerOptions,
+  type LabWaypointOptions,
   type LabZtunnelOptions,
   startLabController,
+  startLabWaypoint,
   startLabZtunnel,
 } from './lab/mesh.js';
 export {

@@ -3,11 +3,13 @@
 import type { Init, istio } from '@ambient/proto';
 import { translateAuthorization } from './authorization.js';
 import { DEFAULT_OPTIONS, type Objects, type TranslateOptions } from './model-view.js';
+import { translateWaypoints, type WaypointTranslation } from './waypoint/index.js';
 import { translateWorkloads } from './workloads.js';
 
 export interface Translation {
   addresses: Map<string, Init<istio.workload.Address>>;
   authorizations: Map<string, Init<istio.security.Authorization>>;
+  waypoint: Omit<WaypointTranslation, 'warnings'>;
   warnings: string[];
 }
 
@@ -15,10 +17,12 @@ export function translate(objects: Objects, options: Partial<TranslateOptions> =
   const o = { ...DEFAULT_OPTIONS, ...options };
   const authz = translateAuthorization(objects, o);
   const wl = translateWorkloads(objects, o, authz.keysFor);
+  const { warnings: wpWarnings, ...waypoint } = translateWaypoints(objects, o);
   return {
     addresses: wl.addresses,
     authorizations: authz.policies,
-    warnings: [...authz.warnings, ...wl.warnings].sort(),
+    waypoint,
+    warnings: [...new Set([...authz.warnings, ...wl.warnings, ...wpWarnings])].sort(),
   };
 }
 

@@ -9,6 +9,10 @@ export interface Objects {
   AuthorizationPolicy: ObjectOf<'AuthorizationPolicy'>[];
   PeerAuthentication: ObjectOf<'PeerAuthentication'>[];
   Gateway: ObjectOf<'Gateway'>[];
+  VirtualService?: ObjectOf<'VirtualService'>[];
+  DestinationRule?: ObjectOf<'DestinationRule'>[];
+  HTTPRoute?: ObjectOf<'HTTPRoute'>[];
+  RequestAuthentication?: ObjectOf<'RequestAuthentication'>[];
 }
 
 export interface TranslateOptions {

@@ -25,24 +25,24 @@ export function isEnrolled(pod: ObjectOf<'Pod'>, ns: ObjectOf<'Namespace'> | und
   return ns?.metadata.labels[LABELS.dataplaneMode] === 'ambient';
 }
 
-function podIps(pod: ObjectOf<'Pod'>): string[] {
+export function podIps(pod: ObjectOf<'Pod'>): string[] {
   const ips = pod.status.podIPs?.map((p) => p.ip) ?? (pod.status.podIP ? [pod.status.podIP] : []);
   return ips.filter((ip) => parseIp(ip) !== undefined);
 }
 
 /** Deployment pods are named `<deployment>-<replicaset hash>-<5 chars>`. */
-function workloadNameOf(pod: ObjectOf<'Pod'>): { name: string; type: number } {
+export function workloadNameOf(pod: ObjectOf<'Pod'>): { name: string; type: number } {
   const m = /^(.+)-[a-z0-9]{6,10}-[a-z0-9]{5}$/.exec(pod.metadata.name);
   return m ? { name: m[1]!, type: TYPE.DEPLOYMENT } : { name: pod.metadata.name, type: TYPE.POD };
 }
 
-function ready(pod: ObjectOf<'Pod'>): boolean {
+export function podReady(pod: ObjectOf<'Pod'>): boolean {
   const c = pod.status.conditions?.find((x) => x.type === 'Ready');
   if (c) return c.status === 'True';
   return pod.status.phase === 'Running' || pod.status.phase === undefined;
 }
 
-function resolveTargetPort(
+export function resolveTargetPort(
   svcPort: ObjectOf<'Service'>['spec']['ports'][number],
   pod?: ObjectOf<'Pod'>,
 ): number {
@@ -182,7 +182,7 @@ export function translateWorkloads(
       workloadName,
       services,
       authorizationPolicies: enrolled ? policyKeysFor(pod) : [],
-      status: ready(pod) ? 0 : 1,
+      status: podReady(pod) ? 0 : 1,
       clusterId: o.clusterId,
       networkMode: pod.spec.hostNetwork ? 1 : 0,
     };

@@ -136,6 +136,9 @@ export class Lab {
         if (other === node) continue;
         await ip('-n', node.netns, 'route', 'add', other.podCidr, 'via', other.underlayIp);
       }
+      // Pods reach the control plane (a waypoint pod talks to it, as in a cluster): the
+      // underlay routes each node's pod range back through that node.
+      await ip('-n', plan.underlayNetns, 'route', 'add', node.podCidr, 'via', node.underlayIp);
     }
   }
 

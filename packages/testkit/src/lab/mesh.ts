@@ -74,3 +74,42 @@ export function startLabZtunnel(
     readyTimeoutMs: opts.readyTimeoutMs ?? 30_000,
   });
 }
+
+export interface LabWaypointOptions {
+  /** The waypoint's built entry point (apps/waypoint/dist/main.js). */
+  entry: string;
+  caDir: string;
+  /** The lab pod the waypoint runs in (not enrolled; labelled with its Gateway's name). */
+  pod: string;
+  gatewayName?: string;
+  serviceAccount?: string;
+  env?: Record<string, string>;
+}
+
+/** A waypoint inside its own pod, as the Deployment istiod creates for a Gateway would run. */
+export function startLabWaypoint(sup: Supervisor, lab: Lab, opts: LabWaypointOptions): Promise<Child> {
+  const addr = `https://${CONTROL_PLANE_IP}:15012`;
+  const root = path.join(opts.caDir, 'root-cert.pem');
+  const pod = lab.pod(opts.pod);
+  return sup.start({
+    name: `waypoint-${pod.name}`,
+    command: process.execPath,
+    args: [opts.entry],
+    netns: pod.netns,
+    env: {
+      POD_NAME: pod.name,
+      POD_NAMESPACE: pod.namespace,
+      SERVICE_ACCOUNT: opts.serviceAccount ?? 'waypoint',
+      GATEWAY_NAME: opts.gatewayName ?? 'waypoint',
+      INSTANCE_IP: pod.ip,
+      XDS_ADDRESS: addr,
+      CA_ADDRESS: addr,
+      XDS_ROOT_CA: root,
+      CA_ROOT_CA: root,
+      TERMINATION_GRACE_PERIOD_SECONDS: '1',
+      ...opts.env,
+    },
+    ready: { http: 'http://127.0.0.1:15021/healthz/ready' },
+    readyTimeoutMs: 30_000,
+  });
+}
