@@ -50,6 +50,19 @@ interface Outcome {
   attempts: number;
   requestPrincipal?: string;
   detail?: string;
+  grpcStatus?: string;
+}
+
+const GRPC_TRAILERS = ['grpc-status', 'grpc-message', 'grpc-status-details-bin'];
+
+/**
+ * A gRPC status for an HTTP/2 client: headers, then the status in trailers (a response whose
+ * headers carry grpc-status but that then sends an empty DATA frame is not valid gRPC).
+ */
+function sendGrpcStatus(res: Res, headers: Record<string, string>, status: Record<string, string>): void {
+  res.writeHead(200, headers);
+  if ('addTrailers' in res) (res as http.ServerResponse).addTrailers(status);
+  res.end();
 }
 
 const HOP_BY_HOP = new Set([
@@ -162,15 +175,25 @@ export class Router {
       if (!res.writableFinished) out.flags.add('DC');
       finish();
     });
+    // The body is collected from the start: filters may wait (JWKS, fault delay) and a short
+    // request's 'end' must not pass unseen in the meantime.
+    const body = this.readBody(req);
     try {
-      await this.process(req, res, ds, out, isGrpc);
+      await this.process(req, res, ds, out, isGrpc, body);
     } catch (err) {
       this.deps.logger.warn({ err: (err as Error).message, path: req.url }, 'request failed');
       this.localReply(res, 500, 'internal error', out, isGrpc);
     }
   }
 
-  private async process(req: Req, res: Res, ds: Downstream, out: Outcome, isGrpc: boolean): Promise<void> {
+  private async process(
+    req: Req,
+    res: Res,
+    ds: Downstream,
+    out: Outcome,
+    isGrpc: boolean,
+    bodyPromise: Promise<Buffer | undefined>,
+  ): Promise<void> {
     const { state } = this.deps;
     const headers = flatHeaders(req.headers as Headers);
     const rawPath = req.url ?? '/';
@@ -264,7 +287,7 @@ export class Router {
     if (route.fault?.abort && draw(route.fault.abort.numerator, route.fault.abort.denominator, this.random)) {
       out.flags.add('FI');
       const a = route.fault.abort;
-      if (a.grpcStatus !== undefined) return this.grpcReply(res, a.grpcStatus, 'fault filter abort');
+      if (a.grpcStatus !== undefined) return this.grpcReply(res, a.grpcStatus, 'fault filter abort', out);
       return this.localReply(res, a.httpStatus ?? 503, 'fault filter abort', out, isGrpc);
     }
 
@@ -297,7 +320,7 @@ export class Router {
     }
 
     // 6. Forward: the request body is buffered (retries and mirrors replay it).
-    const body = await this.readBody(req);
+    const body = await bodyPromise;
     if (body === undefined) return this.localReply(res, 413, 'Payload Too Large', out, isGrpc);
     if (res.destroyed) return;
     await this.forward(req, res, ds, route, view, headers, body, out, isGrpc);
@@ -686,6 +709,14 @@ export class Router {
     applyHeaderOps(h, targetOps);
     applyHeaderOps(h, route.response);
     Object.assign(h, extra);
+    // A trailers-only gRPC answer (status in the headers) is relayed with its status as trailers.
+    const early: Record<string, string> = {};
+    for (const k of GRPC_TRAILERS)
+      if (h[k] !== undefined) {
+        early[k] = String(h[k]);
+        delete h[k];
+      }
+    if (early['grpc-status'] !== undefined) out.grpcStatus = early['grpc-status'];
     res.writeHead(a.status, h as http.OutgoingHttpHeaders);
     const timer = Number.isFinite(deadline)
       ? setTimeout(
@@ -697,9 +728,30 @@ export class Router {
           Math.max(0, deadline - performance.now()),
         )
       : undefined;
-    const end = () => {
+    let settled = false;
+    const settle = () => {
+      if (settled) return false;
+      settled = true;
       if (timer) clearTimeout(timer);
       release();
+      return true;
+    };
+    const complete = () => {
+      if (settled) return;
+      void a.trailers.then((t) => {
+        if (!settle()) return;
+        const clean: Record<string, string> = { ...early };
+        for (const [k, v] of Object.entries(t ?? {}))
+          if (!k.startsWith(':') && v !== undefined) clean[k] = Array.isArray(v) ? v.join(',') : v;
+        if (clean['grpc-status'] !== undefined) out.grpcStatus = clean['grpc-status'];
+        if (Object.keys(clean).length > 0 && 'addTrailers' in res) (res as http.ServerResponse).addTrailers(clean);
+        res.end();
+      });
+    };
+    const broken = (flag: string) => {
+      if (!settle()) return;
+      out.flags.add(flag);
+      res.destroy();
     };
     a.body.on('data', (c: Buffer) => {
       if (!(res as http.ServerResponse).write(c)) {
@@ -707,33 +759,25 @@ export class Router {
         res.once('drain', () => a.body.resume());
       }
     });
-    a.body.once('end', () => {
-      void a.trailers.then((t) => {
-        if (t && Object.keys(t).length > 0 && 'addTrailers' in res) {
-          const clean: Record<string, string> = {};
-          for (const [k, v] of Object.entries(t))
-            if (!k.startsWith(':') && v !== undefined) clean[k] = Array.isArray(v) ? v.join(',') : v;
-          (res as http.ServerResponse).addTrailers(clean);
-        }
-        res.end();
-        end();
-      });
-    });
-    a.body.once('error', () => {
-      out.flags.add('UPE');
-      res.destroy();
-      end();
-    });
-    a.body.once('close', () => {
-      if (!a.body.readableEnded) {
-        out.flags.add('UR');
-        res.destroy();
-        end();
-      }
-    });
+    a.body.once('end', complete);
+    a.body.once('error', () => broken('UPE'));
+    const onClose = () => {
+      // An HTTP/2 stream closed with NO_ERROR (e.g. a trailers-only answer) ended cleanly even
+      // if nobody read its end yet; anything else is a reset from upstream.
+      const rst = (a.body as { rstCode?: number }).rstCode;
+      const h1Complete = (a.body as { complete?: boolean }).complete;
+      if (a.body.readableEnded) complete();
+      else if (rst === 0 || h1Complete) a.body.resume(); // buffered data, then 'end'
+      else broken('UR');
+    };
+    a.body.once('close', onClose);
+    // A short answer may have ended and closed before we got here (same tick as its headers).
+    if ((a.body as { closed?: boolean }).closed || a.body.destroyed) onClose();
     res.once('close', () => {
-      if (!a.body.readableEnded) a.body.destroy();
-      end();
+      if (!settled) {
+        a.body.destroy();
+        settle();
+      }
     });
   }
 
@@ -768,14 +812,14 @@ export class Router {
     });
   }
 
-  private grpcReply(res: Res, code: number, message: string): void {
-    if (res.headersSent) return void res.destroy();
-    res.writeHead(200, {
-      'content-type': 'application/grpc',
-      'grpc-status': String(code),
-      'grpc-message': encodeURIComponent(message),
-    });
-    res.end();
+  private grpcReply(res: Res, code: number, message: string, out: Outcome, extra: Record<string, string> = {}): void {
+    if (res.headersSent || res.destroyed) return void res.destroy();
+    out.grpcStatus = String(code);
+    sendGrpcStatus(
+      res,
+      { 'content-type': 'application/grpc', ...extra },
+      { 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) },
+    );
   }
 
   /** Envoy-style local reply (gRPC requests get HTTP 200 with the mapped grpc-status). */
@@ -789,17 +833,7 @@ export class Router {
   ): void {
     out.detail ??= body;
     if (res.headersSent || res.destroyed) return void res.destroy();
-    if (isGrpc) {
-      res.writeHead(200, {
-        'content-type': 'application/grpc',
-        'grpc-status': String(GRPC_FROM_HTTP[status] ?? 2),
-        'grpc-message': encodeURIComponent(body),
-        ...extra,
-      });
-      res.end();
-      (res as { localStatus?: number }).localStatus = status;
-      return;
-    }
+    if (isGrpc) return this.grpcReply(res, GRPC_FROM_HTTP[status] ?? 2, body, out, extra);
     res.writeHead(status, {
       'content-type': 'text/plain',
       'content-length': Buffer.byteLength(body),
@@ -820,7 +854,7 @@ export class Router {
   ): void {
     const flags = out.flags.size ? [...out.flags].join(',') : '-';
     const status = res.headersSent ? res.statusCode : 0;
-    const grpcStatus = isGrpc ? String(res.getHeader('grpc-status') ?? '') : '';
+    const grpcStatus = isGrpc ? (out.grpcStatus ?? '') : '';
     const src = ds.source;
     const ep = out.endpoint;
     const c = out.cluster;

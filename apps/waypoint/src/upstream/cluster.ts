@@ -313,7 +313,8 @@ export class UpstreamCluster {
     let s = this.h2.get(ep.key);
     if (!s) {
       s = this.connect(ep, this).then((tunnel) => {
-        const session = http2.connect(`http://${ep.key}`, { createConnection: () => tunnel });
+        const socket = tunnel instanceof net.Socket ? tunnel : asPlainDuplex(tunnel, { allowHalfOpen: false });
+        const session = http2.connect(`http://${ep.key}`, { createConnection: () => socket });
         session.on('error', () => {});
         session.once('close', () => {
           if (this.h2.get(ep.key) === s) this.h2.delete(ep.key);
@@ -394,7 +395,7 @@ class TunnelAgent extends http.Agent {
     let uses = 0;
     this.cluster.openTunnel(ep).then(
       (raw) => {
-        const tunnel = raw instanceof net.Socket ? raw : asPlainDuplex(raw);
+        const tunnel = raw instanceof net.Socket ? raw : asPlainDuplex(raw, { allowHalfOpen: false });
         tunnel.once('close', () => this.cluster.stats.connections--);
         (tunnel as Duplex & { uses?: () => number }).uses = () => ++uses;
         cb(null, tunnel);

@@ -4,8 +4,13 @@
 // A plain Duplex in between hands the tunnel only Buffers, one write at a time.
 import { Duplex } from 'node:stream';
 
-export function asPlainDuplex(inner: Duplex): Duplex {
+/**
+ * `allowHalfOpen: false` for client connections: when the peer ends, the connection closes
+ * (as a net.Socket would), so a keep-alive pool never reuses a tunnel the server has left.
+ */
+export function asPlainDuplex(inner: Duplex, opts: { allowHalfOpen?: boolean } = {}): Duplex {
   const outer = new Duplex({
+    allowHalfOpen: opts.allowHalfOpen ?? true,
     read() {
       inner.resume();
     },
@@ -23,10 +28,14 @@ export function asPlainDuplex(inner: Duplex): Duplex {
   });
   // What node:http expects of a socket beyond Duplex.
   const sock = outer as Duplex & Record<string, unknown>;
+  // One idle timer, re-armed on every call (node:http calls this per request on a kept socket).
+  let onTimeout: (() => void) | undefined;
   sock.setTimeout = (ms: number, cb?: () => void) => {
     const t = inner as Duplex & { setTimeout?: (ms: number, cb?: () => void) => void };
-    if (t.setTimeout) t.setTimeout(ms, () => outer.emit('timeout'));
-    if (cb) outer.once('timeout', cb);
+    t.setTimeout?.(ms, ms > 0 ? () => outer.emit('timeout') : undefined);
+    if (onTimeout) outer.off('timeout', onTimeout);
+    onTimeout = cb;
+    if (cb) outer.on('timeout', cb);
     return outer;
   };
   sock.setNoDelay = () => outer;
