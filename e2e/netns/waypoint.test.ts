@@ -11,7 +11,9 @@ const gate = await netnsGate('e2e/netns waypoint');
 
 const ISSUER = 'testing@secure.istio.io';
 const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const JWKS = JSON.stringify({ keys: [{ ...keys.publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' }] });
+const JWKS = JSON.stringify({
+  keys: [{ ...keys.publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' }],
+});
 function token(claims: Record<string, unknown>, key = keys.privateKey): string {
   const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const head = `${enc({ alg: 'RS256', kid: 'k1', typ: 'JWT' })}.${enc({ iss: ISSUER, sub: 'user-1', exp: Math.floor(Date.now() / 1000) + 3600, ...claims })}`;
@@ -23,7 +25,8 @@ function metricSum(text: string, name: string, labels: Record<string, string>): 
   let sum = 0;
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.split(' ').pop());
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
+      sum += Number(line.split(' ').pop());
   }
   return sum;
 }
@@ -206,9 +209,13 @@ spec:
     expect(aborted).toBeLessThanOrEqual(0.57);
     expect((s.statuses[200] ?? 0) + (s.statuses[503] ?? 0)).toBe(600);
     const metrics = await w.waypointMetrics();
-    expect(metricSum(metrics, 'istio_requests_total', { response_code: '503', response_flags: 'FI', reporter: 'waypoint' })).toBe(
-      s.statuses[503],
-    );
+    expect(
+      metricSum(metrics, 'istio_requests_total', {
+        response_code: '503',
+        response_flags: 'FI',
+        reporter: 'waypoint',
+      }),
+    ).toBe(s.statuses[503]);
     const slow = await w.load('faulty', { count: 3, headers: { 'x-slow-me': 'yes' } });
     expect(slow.statuses).toEqual({ 200: 3 });
     for (const r of slow.samples) expect(r.ms).toBeGreaterThanOrEqual(1000);
@@ -241,7 +248,12 @@ spec:
       expect(r.ms).toBeGreaterThanOrEqual(450);
       expect(r.ms).toBeLessThan(1500);
     }
-    expect(metricSum(await w.waypointMetrics(), 'istio_requests_total', { response_code: '504', response_flags: 'UT' })).toBe(3);
+    expect(
+      metricSum(await w.waypointMetrics(), 'istio_requests_total', {
+        response_code: '504',
+        response_flags: 'UT',
+      }),
+    ).toBe(3);
   }, 60_000);
 
   it('circuit breaker: maxConnections 1, http1MaxPendingRequests 1, 20 concurrent clients → some 503 UO, the rest succeed', async () => {
@@ -270,9 +282,12 @@ spec:
     expect((s.statuses[200] ?? 0) + (s.statuses[503] ?? 0)).toBe(40);
     // Every 503 is an overflow, flagged as Envoy flags it.
     expect(s.samples.filter((r) => r.status === 503).every((r) => r.overloaded)).toBe(true);
-    expect(metricSum(await w.waypointMetrics(), 'istio_requests_total', { response_code: '503', response_flags: 'UO' })).toBe(
-      s.statuses[503],
-    );
+    expect(
+      metricSum(await w.waypointMetrics(), 'istio_requests_total', {
+        response_code: '503',
+        response_flags: 'UO',
+      }),
+    ).toBe(s.statuses[503]);
   }, 60_000);
 
   const outlier = (maxEjection: string) => `
@@ -320,7 +335,9 @@ ${maxEjection}`;
     const s = await w.load('ratings', { count: 30 });
     expect(s.statuses[500] ?? 0).toBe(10);
     const dump = await w.waypointDump();
-    expect(dump.clusters.find((c) => c.name.includes('ratings'))!.endpoints.some((e) => e.ejected)).toBe(false);
+    expect(dump.clusters.find((c) => c.name.includes('ratings'))!.endpoints.some((e) => e.ejected)).toBe(
+      false,
+    );
   }, 60_000);
 
   it('authorization: DENY DELETE → 403; ALLOW GET /api/* only for one principal', async () => {
@@ -365,9 +382,13 @@ spec:
 `,
     );
     expect((await w.load('productpage', { path: '/api/books' })).statuses).toEqual({ 200: 1 });
-    expect((await w.load('productpage', { path: '/api/books', method: 'DELETE' })).statuses).toEqual({ 403: 1 });
+    expect((await w.load('productpage', { path: '/api/books', method: 'DELETE' })).statuses).toEqual({
+      403: 1,
+    });
     expect((await w.load('productpage', { path: '/admin' })).statuses).toEqual({ 403: 1 });
-    expect((await w.load('productpage', { path: '/api/books', from: 'intruder' })).statuses).toEqual({ 403: 1 });
+    expect((await w.load('productpage', { path: '/api/books', from: 'intruder' })).statuses).toEqual({
+      403: 1,
+    });
     // Policies bound to other services do not leak: reviews has none.
     expect((await w.load('reviews', { path: '/admin', from: 'intruder' })).statuses[200]).toBe(1);
   }, 60_000);
@@ -391,9 +412,15 @@ spec:
     await w.apply('jwt', ra);
     const good = token({});
     const forged = token({}, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
-    expect((await w.load('secure', { headers: { authorization: `Bearer ${good}` } })).statuses).toEqual({ 200: 1 });
-    expect((await w.load('secure', { headers: { authorization: `Bearer ${forged}` } })).statuses).toEqual({ 401: 1 });
-    expect((await w.load('secure', { headers: { authorization: `Bearer ${token({ exp: 1 })}` } })).statuses).toEqual({ 401: 1 });
+    expect((await w.load('secure', { headers: { authorization: `Bearer ${good}` } })).statuses).toEqual({
+      200: 1,
+    });
+    expect((await w.load('secure', { headers: { authorization: `Bearer ${forged}` } })).statuses).toEqual({
+      401: 1,
+    });
+    expect(
+      (await w.load('secure', { headers: { authorization: `Bearer ${token({ exp: 1 })}` } })).statuses,
+    ).toEqual({ 401: 1 });
     expect((await w.load('secure')).statuses).toEqual({ 200: 1 });
     await w.apply(
       'jwt',
@@ -417,7 +444,9 @@ spec:
 `,
     );
     expect((await w.load('secure')).statuses).toEqual({ 403: 1 });
-    expect((await w.load('secure', { headers: { authorization: `Bearer ${good}` } })).statuses).toEqual({ 200: 1 });
+    expect((await w.load('secure', { headers: { authorization: `Bearer ${good}` } })).statuses).toEqual({
+      200: 1,
+    });
   }, 60_000);
 
   it('gRPC through the waypoint, with a retry on unavailable', async () => {
@@ -467,6 +496,11 @@ spec:
     const withRetry = await w.grpc(20);
     expect(withRetry.codes).toEqual({ 0: 20 });
     expect(withRetry.pods).toEqual({ 'grpc-1': 20 });
-    expect(metricSum(await w.waypointMetrics(), 'istio_requests_total', { request_protocol: 'grpc', grpc_response_status: '0' })).toBeGreaterThanOrEqual(30);
+    expect(
+      metricSum(await w.waypointMetrics(), 'istio_requests_total', {
+        request_protocol: 'grpc',
+        grpc_response_status: '0',
+      }),
+    ).toBeGreaterThanOrEqual(30);
   }, 60_000);
 });

@@ -744,7 +744,8 @@ export class Router {
         for (const [k, v] of Object.entries(t ?? {}))
           if (!k.startsWith(':') && v !== undefined) clean[k] = Array.isArray(v) ? v.join(',') : v;
         if (clean['grpc-status'] !== undefined) out.grpcStatus = clean['grpc-status'];
-        if (Object.keys(clean).length > 0 && 'addTrailers' in res) (res as http.ServerResponse).addTrailers(clean);
+        if (Object.keys(clean).length > 0 && 'addTrailers' in res)
+          (res as http.ServerResponse).addTrailers(clean);
         res.end();
       });
     };
@@ -767,7 +768,8 @@ export class Router {
       const rst = (a.body as { rstCode?: number }).rstCode;
       const h1Complete = (a.body as { complete?: boolean }).complete;
       if (a.body.readableEnded) complete();
-      else if (rst === 0 || h1Complete) a.body.resume(); // buffered data, then 'end'
+      else if (rst === 0 || h1Complete)
+        a.body.resume(); // buffered data, then 'end'
       else broken('UR');
     };
     a.body.once('close', onClose);
@@ -812,7 +814,13 @@ export class Router {
     });
   }
 
-  private grpcReply(res: Res, code: number, message: string, out: Outcome, extra: Record<string, string> = {}): void {
+  private grpcReply(
+    res: Res,
+    code: number,
+    message: string,
+    out: Outcome,
+    extra: Record<string, string> = {},
+  ): void {
     if (res.headersSent || res.destroyed) return void res.destroy();
     out.grpcStatus = String(code);
     sendGrpcStatus(

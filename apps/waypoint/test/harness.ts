@@ -3,9 +3,9 @@
 // mesh), and configuration is given as the Envoy resources the controller would send.
 import http from 'node:http';
 import http2 from 'node:http2';
-import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { type envoy, type Init, RouteConfiguration, Cluster, ClusterLoadAssignment } from '@ambient/proto';
+import net from 'node:net';
+import { Cluster, ClusterLoadAssignment, type envoy, type Init, RouteConfiguration } from '@ambient/proto';
 import { createLogger, HttpMetrics, Registry } from '@ambient/telemetry';
 import { JwksCache } from '../src/filters/jwt.js';
 import { type Downstream, Router } from '../src/router.js';
@@ -51,7 +51,9 @@ export class Harness {
       new Promise((resolve, reject) => {
         if (this.relay) {
           const t = this.relay.request({ ':method': 'CONNECT', ':authority': `${ep.ip}:${ep.port}` });
-          t.once('response', (h) => (h[':status'] === 200 ? resolve(t) : reject(new Error(`CONNECT ${h[':status']}`))));
+          t.once('response', (h) =>
+            h[':status'] === 200 ? resolve(t) : reject(new Error(`CONNECT ${h[':status']}`)),
+          );
           t.once('error', reject);
           return;
         }
@@ -72,7 +74,13 @@ export class Harness {
   });
   private servers: (http.Server | http2.Http2Server)[] = [];
   readonly ds: Omit<Downstream, 'http2'> = {
-    service: { hostname: HOST, namespace: 'test', name: 'svc', vips: ['10.0.0.1'], ports: new Map([[9080, 8080]]) },
+    service: {
+      hostname: HOST,
+      namespace: 'test',
+      name: 'svc',
+      vips: ['10.0.0.1'],
+      ports: new Map([[9080, 8080]]),
+    },
     vip: '10.0.0.1',
     port: 9080,
     principal: 'cluster.local/ns/test/sa/client',
@@ -80,7 +88,10 @@ export class Harness {
   };
 
   routes(routes: Init<envoy.config.route.v3.Route>[]): void {
-    this.state.upsertRoutes(ROUTE_NAME, RouteConfiguration.create({ name: ROUTE_NAME, virtualHosts: [{ name: 'vh', domains: ['*'], routes }] }));
+    this.state.upsertRoutes(
+      ROUTE_NAME,
+      RouteConfiguration.create({ name: ROUTE_NAME, virtualHosts: [{ name: 'vh', domains: ['*'], routes }] }),
+    );
   }
 
   cluster(name: string, ports: number[], extra: Init<envoy.config.cluster.v3.Cluster> = {}): void {
@@ -103,8 +114,12 @@ export class Harness {
 
   /** The front door: HTTP/1.1 and HTTP/2 (cleartext) servers that call the router. */
   async front(): Promise<{ h1: number; h2: number }> {
-    const h1 = http.createServer((req, res) => void this.router.handle(req, res, { ...this.ds, http2: false }));
-    const h2 = http2.createServer((req, res) => void this.router.handle(req, res, { ...this.ds, http2: true }));
+    const h1 = http.createServer(
+      (req, res) => void this.router.handle(req, res, { ...this.ds, http2: false }),
+    );
+    const h2 = http2.createServer(
+      (req, res) => void this.router.handle(req, res, { ...this.ds, http2: true }),
+    );
     this.servers.push(h1, h2);
     await Promise.all([h1, h2].map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))));
     return { h1: (h1.address() as AddressInfo).port, h2: (h2.address() as AddressInfo).port };

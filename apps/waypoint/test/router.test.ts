@@ -7,14 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRelay, Harness } from './harness.js';
 
 async function get(port: number, path = '/', headers: Record<string, string> = {}) {
-  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-  });
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>(
+    (resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      });
+      req.on('error', reject);
+    },
+  );
 }
 
 describe('waypoint router on loopback', () => {
@@ -36,15 +38,27 @@ describe('waypoint router on loopback', () => {
   });
   const retry = { retryOn: '5xx,unavailable', numRetries: { value: 3 } };
   const routes = [
-      { name: 'grpc', match: { prefix: '/testkit.Echo/' }, route: { cluster: 'grpc', timeout: {}, retryPolicy: retry } },
-      { name: 'flaky', match: { prefix: '/flaky' }, route: { cluster: 'flaky', timeout: {}, retryPolicy: retry } },
-      { name: 'flaky-no-retry', match: { prefix: '/raw' }, route: { cluster: 'flaky', timeout: {} } },
-      { name: 'slow', match: { prefix: '/slow' }, route: { cluster: 'slow', timeout: { nanos: 200_000_000 } } },
-      { name: 'direct', match: { path: '/teapot' }, directResponse: { status: 418, body: { inlineString: 'short and stout' } } },
-      { name: 'redirect', match: { prefix: '/old' }, redirect: { pathRedirect: '/new', responseCode: 1 } },
-      { name: 'missing', match: { prefix: '/nowhere' }, route: { cluster: 'does-not-exist', timeout: {} } },
-      { name: 'ok', match: { prefix: '/ok' }, route: { cluster: 'ok', timeout: {}, prefixRewrite: '/v2' } },
-    ];
+    {
+      name: 'grpc',
+      match: { prefix: '/testkit.Echo/' },
+      route: { cluster: 'grpc', timeout: {}, retryPolicy: retry },
+    },
+    {
+      name: 'flaky',
+      match: { prefix: '/flaky' },
+      route: { cluster: 'flaky', timeout: {}, retryPolicy: retry },
+    },
+    { name: 'flaky-no-retry', match: { prefix: '/raw' }, route: { cluster: 'flaky', timeout: {} } },
+    { name: 'slow', match: { prefix: '/slow' }, route: { cluster: 'slow', timeout: { nanos: 200_000_000 } } },
+    {
+      name: 'direct',
+      match: { path: '/teapot' },
+      directResponse: { status: 418, body: { inlineString: 'short and stout' } },
+    },
+    { name: 'redirect', match: { prefix: '/old' }, redirect: { pathRedirect: '/new', responseCode: 1 } },
+    { name: 'missing', match: { prefix: '/nowhere' }, route: { cluster: 'does-not-exist', timeout: {} } },
+    { name: 'ok', match: { prefix: '/ok' }, route: { cluster: 'ok', timeout: {}, prefixRewrite: '/v2' } },
+  ];
   afterAll(async () => {
     await h.close();
     for (const c of closers) await c();
@@ -85,12 +99,16 @@ describe('waypoint router on loopback', () => {
   });
 
   it('a gRPC failure without retries reaches the client promptly (trailers-only response)', async () => {
-    h.routes([{ name: 'grpc', match: { prefix: '/testkit.Echo/' }, route: { cluster: 'grpc', timeout: {} } }]);
+    h.routes([
+      { name: 'grpc', match: { prefix: '/testkit.Echo/' }, route: { cluster: 'grpc', timeout: {} } },
+    ]);
     const started = Date.now();
     const r = await grpcCalls({ target: `127.0.0.1:${front.h2}`, count: 4, timeoutMs: 3000 });
     expect(r.codes).toEqual({ 0: 2, 14: 2 });
     expect(Date.now() - started).toBeLessThan(2000);
-    expect(await h.registry.metrics()).toMatch(/istio_requests_total\{[^}]*request_protocol="grpc",response_code="200",grpc_response_status="14"/);
+    expect(await h.registry.metrics()).toMatch(
+      /istio_requests_total\{[^}]*request_protocol="grpc",response_code="200",grpc_response_status="14"/,
+    );
     h.routes(routes);
   }, 20_000);
 

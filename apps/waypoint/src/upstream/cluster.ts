@@ -313,7 +313,8 @@ export class UpstreamCluster {
     let s = this.h2.get(ep.key);
     if (!s) {
       s = this.connect(ep, this).then((tunnel) => {
-        const socket = tunnel instanceof net.Socket ? tunnel : asPlainDuplex(tunnel, { allowHalfOpen: false });
+        const socket =
+          tunnel instanceof net.Socket ? tunnel : asPlainDuplex(tunnel, { allowHalfOpen: false });
         const session = http2.connect(`http://${ep.key}`, { createConnection: () => socket });
         session.on('error', () => {});
         session.once('close', () => {
@@ -408,13 +409,11 @@ class TunnelAgent extends http.Agent {
     return undefined;
   }
 
+  /** Envoy's max_requests_per_connection: the connection closes after that many requests. */
   override keepSocketAlive(socket: Duplex): boolean {
     const max = this.cluster.maxRequestsPerConnection;
     const uses = (socket as Duplex & { uses?: () => number }).uses?.() ?? 0;
-    return !(max > 0 && uses >= max) && !socket.destroyed;
-  }
-
-  override reuseSocket(_socket: Duplex, req: http.ClientRequest): void {
-    (req as http.ClientRequest & { reusedSocket: boolean }).reusedSocket = true;
+    if ((max > 0 && uses >= max) || socket.destroyed) return false;
+    return (super.keepSocketAlive(socket as never) as unknown as boolean) !== false;
   }
 }

@@ -30,9 +30,10 @@ export function asPlainDuplex(inner: Duplex, opts: { allowHalfOpen?: boolean } =
   const sock = outer as Duplex & Record<string, unknown>;
   // One idle timer, re-armed on every call (node:http calls this per request on a kept socket).
   let onTimeout: (() => void) | undefined;
+  const timed = inner as Duplex & { setTimeout?: (ms: number) => void };
+  if (timed.setTimeout) inner.on('timeout', () => outer.emit('timeout'));
   sock.setTimeout = (ms: number, cb?: () => void) => {
-    const t = inner as Duplex & { setTimeout?: (ms: number, cb?: () => void) => void };
-    t.setTimeout?.(ms, ms > 0 ? () => outer.emit('timeout') : undefined);
+    timed.setTimeout?.(ms);
     if (onTimeout) outer.off('timeout', onTimeout);
     onTimeout = cb;
     if (cb) outer.on('timeout', cb);

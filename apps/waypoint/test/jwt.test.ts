@@ -1,0 +1,75 @@
+// RequestAuthentication token handling (shared spec waypoint.md §5.2): where tokens are found,
+// what makes one invalid, and which claims end up in the request principal.
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { findToken, JwksCache, verifyJwt } from '../src/filters/jwt.js';
+
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const jwks = JSON.stringify({
+  keys: [
+    { ...rsa.publicKey.export({ format: 'jwk' }), kid: 'r', alg: 'RS256' },
+    { ...ec.publicKey.export({ format: 'jwk' }), kid: 'e', alg: 'ES256' },
+  ],
+});
+const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+function jwt(claims: object, alg: 'RS256' | 'ES256' = 'RS256'): string {
+  const head = `${enc({ alg, kid: alg === 'RS256' ? 'r' : 'e' })}.${enc(claims)}`;
+  const sig =
+    alg === 'RS256'
+      ? sign('sha256', Buffer.from(head), rsa.privateKey)
+      : sign('sha256', Buffer.from(head), { key: ec.privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${head}.${sig.toString('base64url')}`;
+}
+const rule = { issuer: 'iss', jwks, audiences: ['bookinfo'] };
+const now = Date.now();
+const good = { iss: 'iss', sub: 'alice', aud: 'bookinfo', exp: now / 1000 + 60 };
+
+describe('JWT', () => {
+  const keys = new JwksCache();
+  it('accepts RS256 and ES256 tokens; the principal is iss/sub', async () => {
+    expect(await verifyJwt(rule, jwt(good), keys)).toMatchObject({ kind: 'ok', principal: 'iss/alice' });
+    expect(await verifyJwt(rule, jwt(good, 'ES256'), keys)).toMatchObject({ kind: 'ok' });
+  });
+
+  it.each([
+    ['expired', { ...good, exp: now / 1000 - 1 }, /expired/],
+    ['not yet valid', { ...good, nbf: now / 1000 + 60 }, /not yet valid/],
+    ['wrong audience', { ...good, aud: 'other' }, /Audiences/],
+    ['wrong issuer', { ...good, iss: 'evil' }, /issuer/],
+  ])('refuses a token that is %s', async (_name, claims, reason) => {
+    const r = await verifyJwt(rule, jwt(claims), keys);
+    expect(r.kind).toBe('invalid');
+    expect((r as { reason: string }).reason).toMatch(reason);
+  });
+
+  it('refuses a forged signature and garbage', async () => {
+    const t = jwt(good);
+    const forged = `${t.split('.').slice(0, 2).join('.')}.${Buffer.from('nope').toString('base64url')}`;
+    expect((await verifyJwt(rule, forged, keys)).kind).toBe('invalid');
+    expect((await verifyJwt(rule, 'a.b', keys)).kind).toBe('invalid');
+    expect((await verifyJwt(rule, '!!!.???.***', keys)).kind).toBe('invalid');
+  });
+
+  it('finds tokens where Istio looks: Authorization Bearer, then access_token; or configured locations', () => {
+    expect(findToken(rule, { authorization: 'Bearer abc' }, new URLSearchParams())).toEqual({
+      token: 'abc',
+      header: 'authorization',
+    });
+    expect(findToken(rule, {}, new URLSearchParams('access_token=q'))).toEqual({
+      token: 'q',
+      param: 'access_token',
+    });
+    expect(
+      findToken(
+        { ...rule, fromHeaders: [{ name: 'x-jwt' }] },
+        { 'x-jwt': 't' },
+        new URLSearchParams('access_token=q'),
+      ),
+    ).toEqual({
+      token: 't',
+      header: 'x-jwt',
+    });
+    expect(findToken(rule, { authorization: 'Basic xyz' }, new URLSearchParams())).toBeUndefined();
+  });
+});

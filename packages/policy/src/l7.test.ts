@@ -1,0 +1,112 @@
+// L7 authorization semantics (shared spec waypoint.md §4), one row per rule.
+import { describe, expect, it } from 'vitest';
+import { compileL7Policy, evaluateL7, normalizePath, pathMatcher, type RequestAttributes } from './l7.js';
+
+const req = (o: Partial<RequestAttributes> = {}): RequestAttributes => ({
+  principal: 'cluster.local/ns/shop/sa/frontend',
+  sourceIp: '10.244.1.2',
+  destinationIp: '10.96.0.1',
+  destinationPort: 9080,
+  host: 'reviews:9080',
+  method: 'GET',
+  path: '/api/books',
+  headers: {},
+  ...o,
+});
+
+describe('L7 authorization', () => {
+  it('CUSTOM (unsupported, fail closed) → DENY → no ALLOW allows → ALLOW must match', () => {
+    const deny = compileL7Policy('d', 'shop', {
+      action: 'DENY',
+      rules: [{ to: [{ operation: { methods: ['DELETE'] } }] }],
+    });
+    const allow = compileL7Policy('a', 'shop', {
+      rules: [
+        {
+          from: [{ source: { principals: ['cluster.local/ns/shop/sa/frontend'] } }],
+          to: [{ operation: { paths: ['/api/*'] } }],
+        },
+      ],
+    });
+    expect(evaluateL7([deny], req()).allowed).toBe(true);
+    expect(evaluateL7([deny, allow], req({ method: 'DELETE' }))).toMatchObject({
+      allowed: false,
+      policy: 'shop/d',
+    });
+    expect(evaluateL7([deny, allow], req()).allowed).toBe(true);
+    expect(evaluateL7([allow], req({ path: '/admin' })).allowed).toBe(false);
+    expect(evaluateL7([allow], req({ principal: 'cluster.local/ns/shop/sa/other' })).allowed).toBe(false);
+    const custom = compileL7Policy('c', 'shop', { action: 'CUSTOM', provider: { name: 'ext' }, rules: [{}] });
+    expect(custom.problems[0]).toMatch(/CUSTOM/);
+    expect(evaluateL7([custom], req()).allowed).toBe(false);
+  });
+
+  it('spec {} (ALLOW, no rules) allows nothing; rules [{}] allows all', () => {
+    expect(evaluateL7([compileL7Policy('x', 'ns', {})], req()).allowed).toBe(false);
+    expect(evaluateL7([compileL7Policy('x', 'ns', { rules: [{}] })], req()).allowed).toBe(true);
+  });
+
+  it('an invalid value drops the whole ALLOW rule, but only the condition in a DENY rule', () => {
+    const allow = compileL7Policy('a', 'ns', {
+      rules: [{ to: [{ operation: { methods: ['GET'] } }], when: [{ key: 'bogus', values: ['x'] }] }],
+    });
+    expect(allow.problems.join()).toMatch(/unknown condition key bogus/);
+    expect(evaluateL7([allow], req()).allowed).toBe(false);
+    const deny = compileL7Policy('d', 'ns', {
+      action: 'DENY',
+      rules: [{ to: [{ operation: { methods: ['GET'] } }], when: [{ key: 'bogus', values: ['x'] }] }],
+    });
+    expect(evaluateL7([deny], req()).allowed).toBe(false); // wider deny
+  });
+
+  it.each([
+    ['/api/{*}/reviews', '/api/42/reviews', true],
+    ['/api/{*}/reviews', '/api/4/2/reviews', false],
+    ['/api/{**}', '/api', true],
+    ['/api/{**}', '/api/a/b/c', true],
+    ['/api/*', '/api/x', true],
+    ['*.html', '/index.html', true],
+  ])('path %s matches %s: %s', (pattern, path, want) => {
+    expect(pathMatcher(pattern)(path)).toBe(want);
+  });
+
+  it('normalizes paths before matching (dot segments)', () => {
+    expect(normalizePath('/api/../admin')).toBe('/admin');
+    const deny = compileL7Policy('d', 'ns', {
+      action: 'DENY',
+      rules: [{ to: [{ operation: { paths: ['/admin*'] } }] }],
+    });
+    expect(evaluateL7([deny], req({ path: '/api/../admin' })).allowed).toBe(false);
+  });
+
+  it('hosts are case-insensitive; methods are not; when keys read headers, JWT claims, source', () => {
+    const p = compileL7Policy('a', 'shop', {
+      rules: [
+        {
+          to: [{ operation: { hosts: ['REVIEWS:9080'], methods: ['GET'] } }],
+          when: [
+            { key: 'request.headers[x-env]', values: ['prod*'] },
+            { key: 'request.auth.claims[groups]', values: ['admins'] },
+            { key: 'source.namespace', values: ['shop'] },
+            { key: 'source.ip', notValues: ['10.0.0.0/8'] },
+          ],
+        },
+      ],
+    });
+    const ok = req({
+      headers: { 'x-env': 'production' },
+      claims: { groups: ['users', 'admins'] },
+      sourceIp: '192.168.1.1',
+    });
+    expect(evaluateL7([p], ok).allowed).toBe(true);
+    expect(evaluateL7([p], { ...ok, method: 'get' }).allowed).toBe(false);
+    expect(evaluateL7([p], { ...ok, claims: { groups: ['users'] } }).allowed).toBe(false);
+    expect(evaluateL7([p], { ...ok, sourceIp: '10.1.2.3' }).allowed).toBe(false);
+  });
+
+  it('requestPrincipals ["*"] requires a validated JWT', () => {
+    const p = compileL7Policy('a', 'ns', { rules: [{ from: [{ source: { requestPrincipals: ['*'] } }] }] });
+    expect(evaluateL7([p], req()).allowed).toBe(false);
+    expect(evaluateL7([p], req({ requestPrincipal: 'iss/sub' })).allowed).toBe(true);
+  });
+});
