@@ -4,6 +4,6 @@ set -e
 case "$1" in
   controller) shift; exec node /opt/ambient/apps/controller/dist/main.js "$@" ;;
   ztunnel) shift; exec node /opt/ambient/apps/ztunnel/dist/main.js "$@" ;;
-  waypoint) echo "ambient: the waypoint is not built yet" >&2; exit 2 ;;
-  *) echo "usage: ambient controller|ztunnel" >&2; exit 2 ;;
+  waypoint) shift; exec node /opt/ambient/apps/waypoint/dist/main.js "$@" ;;
+  *) echo "usage: ambient controller|ztunnel|waypoint" >&2; exit 2 ;;
 esac

@@ -841,7 +841,10 @@ export class Router {
   ): void {
     out.detail ??= body;
     if (res.headersSent || res.destroyed) return void res.destroy();
-    if (isGrpc) return this.grpcReply(res, GRPC_FROM_HTTP[status] ?? 2, body, out, extra);
+    if (isGrpc) {
+      this.grpcReply(res, GRPC_FROM_HTTP[status] ?? 2, body, out, extra);
+      return;
+    }
     res.writeHead(status, {
       'content-type': 'text/plain',
       'content-length': Buffer.byteLength(body),

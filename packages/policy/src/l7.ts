@@ -222,7 +222,7 @@ function sourceField(field: string, v: string, policyNs: string): Pred {
     case 'serviceAccounts': {
       if (v.includes('*')) throw new InvalidValue(`serviceAccounts value ${v} cannot contain *`);
       const [ns, sa] = v.includes('/') ? v.split('/') : [policyNs, v];
-      return (r) => r.principal !== undefined && r.principal.endsWith(`/ns/${ns}/sa/${sa}`);
+      return (r) => r.principal?.endsWith(`/ns/${ns}/sa/${sa}`);
     }
     case 'ipBlocks':
       return ipPred(v, (r) => r.sourceIp);
@@ -326,7 +326,7 @@ export function compileL7Policy(name: string, namespace: string, spec: L7PolicyS
               ? ipPred(v, (r) => get(r)[0])
               : (r: RequestAttributes) => get(r).some(valueMatcher(v)),
           );
-          whens.push((r) => (!pos || pos.some((p) => p(r))) && (!neg || !neg.some((p) => p(r))));
+          whens.push((r) => (!pos || pos.some((p) => p(r))) && !neg?.some((p) => p(r)));
         } catch (err) {
           if (!(err instanceof InvalidValue)) throw err;
           problems.push(`${where}.when[${j}]: ${err.message}`);

@@ -7,7 +7,7 @@
 import type { ObjectOf, StringMatch } from '@ambient/model';
 import { type envoy, HTTPFault, type Init } from '@ambient/proto';
 import { nsOf } from '../model-view.js';
-import { type ClusterRef, clusterName, durationOf } from './clusters.js';
+import { type ClusterRef, durationOf } from './clusters.js';
 import type { BoundService, ServiceIndex } from './services.js';
 
 type Route = Init<envoy.config.route.v3.Route>;
@@ -143,6 +143,8 @@ export function virtualServiceRoutes(ctx: RouteContext): Route[] | undefined {
         ctx.warn(`${where}: ${field}: ${problem}; rule skipped`);
         continue;
       }
+      if (rule.corsPolicy)
+        ctx.warn(`${where}: ${field}.corsPolicy: CORS is not applied by waypoints yet (ignored)`);
       const matches: (VsMatch | undefined)[] = rule.match?.length ? rule.match : [undefined];
       let catchAll = false;
       for (const m of matches) {
@@ -470,6 +472,7 @@ const SUPPORTED_FILTERS = new Set([
   'RequestRedirect',
   'URLRewrite',
   'RequestMirror',
+  'CORS',
 ]);
 
 export function httpRouteRoutes(ctx: RouteContext): Route[] | undefined {
@@ -486,6 +489,8 @@ export function httpRouteRoutes(ctx: RouteContext): Route[] | undefined {
         ctx.warn(`${where}: ${field}.filters: filter type ${bad.type} is not supported; rule skipped`);
         continue;
       }
+      if (rule.filters?.some((f) => f.type === 'CORS'))
+        ctx.warn(`${where}: ${field}.filters: CORS is not applied by waypoints yet (ignored)`);
       const matches: (GwMatch | undefined)[] = rule.matches?.length ? rule.matches : [undefined];
       for (const m of matches) {
         const route = gwRoute(ctx, hr, rule, m, where, field);
