@@ -222,7 +222,7 @@ function sourceField(field: string, v: string, policyNs: string): Pred {
     case 'serviceAccounts': {
       if (v.includes('*')) throw new InvalidValue(`serviceAccounts value ${v} cannot contain *`);
       const [ns, sa] = v.includes('/') ? v.split('/') : [policyNs, v];
-      return (r) => r.principal?.endsWith(`/ns/${ns}/sa/${sa}`);
+      return (r) => r.principal?.endsWith(`/ns/${ns}/sa/${sa}`) === true;
     }
     case 'ipBlocks':
       return ipPred(v, (r) => r.sourceIp);
