@@ -92,8 +92,14 @@ async function main() {
   if (!have('nginx') || !have('haproxy')) {
     if (process.getuid?.() === 0) {
       say('installing the peers: apt-get install -y nginx-light haproxy …');
-      spawnSync('apt-get', ['install', '-y', '-q', 'nginx-light', 'haproxy'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    } else say('nginx/haproxy missing: run `sudo apt-get install -y nginx-light haproxy`; their rows will be empty');
+      spawnSync('apt-get', ['install', '-y', '-q', 'nginx-light', 'haproxy'], {
+        stdio: 'inherit',
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      });
+    } else
+      say(
+        'nginx/haproxy missing: run `sudo apt-get install -y nginx-light haproxy`; their rows will be empty',
+      );
   }
   say(`backend: 1 KB responses on ${PORTS.backend}`);
   const backendJs = path.join(dir, 'backend.mjs');
@@ -103,7 +109,12 @@ async function main() {
   );
   await start('backend', process.execPath, [backendJs], PORTS.backend);
   const proxies = {};
-  proxies.ours = await start('waypoint', process.execPath, [path.join(here, 'lib', 'waypoint-front.mjs'), PORTS.ours, PORTS.backend], PORTS.ours);
+  proxies.ours = await start(
+    'waypoint',
+    process.execPath,
+    [path.join(here, 'lib', 'waypoint-front.mjs'), PORTS.ours, PORTS.backend],
+    PORTS.ours,
+  );
   if (have('nginx')) {
     const conf = path.join(dir, 'nginx.conf');
     writeFileSync(
@@ -122,10 +133,16 @@ async function main() {
   }
   // nginx's master forks one worker: measure the worker's CPU (the master idles).
   const workerPid = (child) => {
-    const kids = spawnSync('pgrep', ['-P', String(child.pid)]).stdout.toString().trim().split('\n').filter(Boolean);
+    const kids = spawnSync('pgrep', ['-P', String(child.pid)])
+      .stdout.toString()
+      .trim()
+      .split('\n')
+      .filter(Boolean);
     return kids.length ? Number(kids[0]) : child.pid;
   };
-  const pids = Object.fromEntries(Object.entries(proxies).map(([k, c]) => [k, k === 'nginx' ? workerPid(c) : c.pid]));
+  const pids = Object.fromEntries(
+    Object.entries(proxies).map(([k, c]) => [k, k === 'nginx' ? workerPid(c) : c.pid]),
+  );
   const samples = Object.fromEntries(Object.keys(proxies).map((k) => [k, []]));
   const latency = Object.fromEntries(['direct', ...Object.keys(proxies)].map((k) => [k, []]));
   for (let round = 1; round <= ROUNDS; round++) {
@@ -135,7 +152,13 @@ async function main() {
       const c0 = cpuSeconds(pids[name]);
       const r = await maxRate(PORTS[name]);
       const cpu = cpuSeconds(pids[name]) - c0;
-      samples[name].push({ ...r, cpuSeconds: cpu, perCore: r.requests / Math.max(cpu, 0.01), cpuPer10k: (cpu / r.requests) * 10_000, rssMb: rssMb(pids[name]) });
+      samples[name].push({
+        ...r,
+        cpuSeconds: cpu,
+        perCore: r.requests / Math.max(cpu, 0.01),
+        cpuPer10k: (cpu / r.requests) * 10_000,
+        rssMb: rssMb(pids[name]),
+      });
     }
     for (const name of ['direct', ...Object.keys(proxies)]) {
       say(`round ${round}/${ROUNDS}: ${name} — 1,000 requests/s for ${SECONDS} s, latency`);
@@ -165,9 +188,22 @@ async function main() {
   console.log('\nL7, plain HTTP/1.1 on both legs, 1 KB responses (medians of rounds):');
   console.table(rows);
   const ours = med(samples.ours, (x) => x.perCore);
-  say(`ours: ${ours.toFixed(0)} requests/s per core (target ≥ 4,000); added p99 ${rows.ours['added p99 ms']} ms (target < 1 ms)`);
-  if (samples.nginx) say(`ours / nginx per core: ${(ours / med(samples.nginx, (x) => x.perCore)).toFixed(2)} (target ≥ 0.5 against nginx with mTLS)`);
-  const file = writeResults(here, 'waypoint-l7', { quick, rounds: ROUNDS, seconds: SECONDS, connections: CONNS, rows, samples, latency });
+  say(
+    `ours: ${ours.toFixed(0)} requests/s per core (target ≥ 4,000); added p99 ${rows.ours['added p99 ms']} ms (target < 1 ms)`,
+  );
+  if (samples.nginx)
+    say(
+      `ours / nginx per core: ${(ours / med(samples.nginx, (x) => x.perCore)).toFixed(2)} (target ≥ 0.5 against nginx with mTLS)`,
+    );
+  const file = writeResults(here, 'waypoint-l7', {
+    quick,
+    rounds: ROUNDS,
+    seconds: SECONDS,
+    connections: CONNS,
+    rows,
+    samples,
+    latency,
+  });
   say(`raw samples: ${path.relative(process.cwd(), file)}`);
 }
 

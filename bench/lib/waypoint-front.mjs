@@ -41,7 +41,10 @@ state.upsertRoutes(
             route: {
               cluster: NAME,
               timeout: {},
-              retryPolicy: { retryOn: 'connect-failure,refused-stream,unavailable,cancelled', numRetries: { value: 2 } },
+              retryPolicy: {
+                retryOn: 'connect-failure,refused-stream,unavailable,cancelled',
+                numRetries: { value: 2 },
+              },
             },
           },
         ],
@@ -56,14 +59,25 @@ state.upsertCluster(
     name: NAME,
     type: 3,
     lbPolicy: 1,
-    circuitBreakers: { thresholds: [{ maxConnections: max, maxPendingRequests: max, maxRequests: max, maxRetries: max }] },
+    circuitBreakers: {
+      thresholds: [{ maxConnections: max, maxPendingRequests: max, maxRequests: max, maxRetries: max }],
+    },
   }),
 );
 state.upsertEndpoints(
   NAME,
   ClusterLoadAssignment.create({
     clusterName: NAME,
-    endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: backendPort } } }, healthStatus: 1 }] }],
+    endpoints: [
+      {
+        lbEndpoints: [
+          {
+            endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: backendPort } } },
+            healthStatus: 1,
+          },
+        ],
+      },
+    ],
   }),
 );
 const router = new Router({
@@ -76,12 +90,21 @@ const router = new Router({
   selfPrincipal: 'cluster.local/ns/default/sa/waypoint',
 });
 const ds = {
-  service: { hostname: HOST, namespace: 'default', name: 'bench', vips: ['10.96.0.1'], ports: new Map([[9080, 8080]]) },
+  service: {
+    hostname: HOST,
+    namespace: 'default',
+    name: 'bench',
+    vips: ['10.96.0.1'],
+    ports: new Map([[9080, 8080]]),
+  },
   vip: '10.96.0.1',
   port: 9080,
   principal: 'cluster.local/ns/default/sa/client',
   sourceIp: '127.0.0.1',
   http2: false,
 };
-const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => void router.handle(req, res, ds));
+const server = http.createServer(
+  { keepAliveTimeout: 60_000 },
+  (req, res) => void router.handle(req, res, ds),
+);
 server.listen(listenPort, '127.0.0.1', () => console.log(`waypoint-front listening on ${listenPort}`));
