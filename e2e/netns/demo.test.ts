@@ -27,7 +27,7 @@ function runDemo(): Promise<{ code: number | null; out: string }> {
 }
 
 describe.skipIf(!gate.run)('ambientctl demo --once', () => {
-  it('reports load balancing, identities, encryption on the wire, a policy refusal, STRICT mTLS and metrics', async () => {
+  it('reports load balancing, identities, encryption on the wire, a policy refusal, STRICT mTLS, metrics, and the waypoint: canary, faults, retries', async () => {
     const { code, out } = await runDemo();
     expect(out, out).not.toContain('demo failed');
     expect(code, out).toBe(0);
@@ -46,6 +46,21 @@ describe.skipIf(!gate.run)('ambientctl demo --once', () => {
     expect(out).toMatch(
       /istio_tcp_connections_opened_total has \d+ series, [1-9]\d* with response_flags="DENY"/,
     );
+    // The waypoint (L7): canary split, header routing, injected faults, retries, identities, metrics.
+    const canary = /canary, 200 calls to reviews: reviews-v1 ×(\d+)(?:, reviews-v2 ×(\d+))?/.exec(out);
+    expect(canary, out).not.toBeNull();
+    expect(Number(canary![2] ?? 0)).toBeGreaterThan(0);
+    expect(Number(canary![2] ?? 0)).toBeLessThan(50);
+    expect(out).toContain('with header end-user: jason, 20 calls: reviews-v2 ×20');
+    expect(out).toMatch(/fault rule \(abort 50 % with 503\), 100 calls: status 200 ×\d+, 503 ×\d+/);
+    expect(out).toMatch(/20 calls: status 200 ×20 \([1-9]\d* needed a second attempt\)/);
+    expect(out).toMatch(
+      /productpage → waypoint\s+spiffe:\/\/cluster\.local\/ns\/bookinfo\/sa\/bookinfo-productpage/,
+    );
+    expect(out).toMatch(
+      /waypoint → reviews\s+spiffe:\/\/cluster\.local\/ns\/bookinfo\/sa\/waypoint\s+spiffe:\/\/cluster\.local\/ns\/bookinfo\/sa\/bookinfo-reviews/,
+    );
+    expect(out).toMatch(/istio_requests_total counts [1-9]\d* requests with response_flags="FI"/);
     expect((await listNetns()).filter((n) => n.startsWith('amb-demo-'))).toEqual([]);
   });
 });

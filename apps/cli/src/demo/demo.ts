@@ -23,6 +23,7 @@ import {
   podManifest,
   Supervisor,
   startLabController,
+  startLabWaypoint,
   startLabZtunnel,
   testkitCli,
 } from '@ambient/testkit';
@@ -32,6 +33,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const EXAMPLES = path.join(ROOT, 'examples', 'demo');
 const CONTROLLER = path.join(ROOT, 'apps', 'controller', 'dist', 'main.js');
 const ZTUNNEL = path.join(ROOT, 'apps', 'ztunnel', 'dist', 'main.js');
+const WAYPOINT = path.join(ROOT, 'apps', 'waypoint', 'dist', 'main.js');
 const PREFIX = 'amb-demo';
 
 const PODS = [
@@ -67,8 +69,29 @@ const PODS = [
     app: 'ratings',
     version: 'v1',
   },
+  {
+    name: 'details-v1',
+    ns: 'bookinfo',
+    node: 'node2',
+    sa: 'bookinfo-details',
+    app: 'details',
+    version: 'v1',
+    // Fails every other request with 503: the retries of the waypoint save them.
+    args: ['--fail-every', '2'],
+  },
   { name: 'sleep', ns: 'outside', node: 'node1', sa: 'sleep', app: 'sleep', version: 'v1' },
-] as const;
+  // The waypoint's own pod (what istiod's Deployment for the Gateway would run): not captured.
+  { name: 'waypoint', ns: 'bookinfo', node: 'node1', sa: 'waypoint', app: '', version: '', waypoint: true },
+] as const satisfies readonly {
+  name: string;
+  ns: string;
+  node: string;
+  sa: string;
+  app: string;
+  version: string;
+  args?: readonly string[];
+  waypoint?: boolean;
+}[];
 
 type Step = (msg: string) => { done(extra?: string): void; fail(err: unknown): void };
 
@@ -93,7 +116,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     );
     return 1;
   }
-  for (const f of [CONTROLLER, ZTUNNEL])
+  for (const f of [CONTROLLER, ZTUNNEL, WAYPOINT])
     if (!existsSync(f)) throw new Error(`${f} is missing: run npx turbo run build`);
   const dir = mkdtempSync(path.join(tmpdir(), 'ambient-demo-'));
   const configDir = path.join(dir, 'config');
@@ -115,7 +138,9 @@ export async function runDemo(o: DemoOptions): Promise<number> {
 
   try {
     console.log('ambient demo — an Istio-style ambient mesh on an in-box cluster of network namespaces\n');
-    let s = step('building the cluster: 2 nodes, 5 pods (namespace bookinfo in the mesh, outside not)');
+    let s = step(
+      `building the cluster: 2 nodes, ${PODS.length} pods (namespace bookinfo in the mesh, outside not)`,
+    );
     lab = await Lab.create({
       prefix: PREFIX,
       nodes: ['node1', 'node2'].map((node) => ({
@@ -146,12 +171,21 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     }
     s.done();
 
+    s = step('starting the waypoint of bookinfo (its own pod; identity from the controller CA)');
+    const waypoint = await startLabWaypoint(sup, L, {
+      entry: WAYPOINT,
+      caDir: path.join(dir, 'ca'),
+      pod: 'waypoint',
+    });
+    s.done();
+
     s = step('starting the apps (an HTTP echo in every pod)');
     for (const p of PODS) {
+      if ('waypoint' in p) continue;
       await sup.start({
         name: `app-${p.name}`,
         command: process.execPath,
-        args: [testkitCli, 'http-echo', '--port', '8080', '--name', p.name],
+        args: [testkitCli, 'http-echo', '--port', '8080', '--name', p.name, ...('args' in p ? p.args : [])],
         netns: L.pod(p.name).netns,
         ready: { tcp: 8080 },
       });
@@ -286,7 +320,116 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     );
 
     console.log(
-      '\n── not in this demo yet: canary splits, fault injection and retries need the waypoint (L7 proxy), which is not built yet.',
+      '\n── 7. L7 with the waypoint: bookinfo bound to its waypoint, Istio VirtualServices applied',
+    );
+    console.log(
+      '   labelling namespace bookinfo istio.io/use-waypoint=waypoint (what `ambientctl waypoint apply -n bookinfo --enroll-namespace` does)',
+    );
+    console.log(
+      '   applying examples/demo/steps/l7-routing.yaml (reviews canary 90/10 + fault rule, details retries)',
+    );
+    writeFileSync(
+      path.join(configDir, 'namespaces.yaml'),
+      readFileSync(path.join(EXAMPLES, 'namespaces.yaml'), 'utf8').replace(
+        'istio.io/dataplane-mode: ambient',
+        'istio.io/dataplane-mode: ambient\n    istio.io/use-waypoint: waypoint',
+      ),
+    );
+    copyFileSync(path.join(EXAMPLES, 'steps', 'l7-routing.yaml'), path.join(configDir, 'l7-routing.yaml'));
+    const wpJson = async (url: string) => {
+      const r = await L.exec('waypoint', process.execPath, [testkitCli, 'http-get', url], {
+        allowFailure: true,
+      });
+      return r.code === 0 ? (JSON.parse(r.stdout).body as unknown) : undefined;
+    };
+    for (let i = 0; ; i++) {
+      const dump = (await wpJson('http://127.0.0.1:15000/config_dump')) as
+        | { services: unknown[]; routes: { routes: { name: string }[] }[] }
+        | undefined;
+      const routes = dump?.routes.flatMap((t) => t.routes.map((r) => r.name)) ?? [];
+      if (routes.some((n) => n.startsWith('VirtualService/bookinfo/details'))) break;
+      if (i > 100) throw new Error('the waypoint did not receive the VirtualServices in 10 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // ...and both ztunnels acknowledged the binding (the controller's /debug/syncz).
+    for (let i = 0; ; i++) {
+      const r = await L.exec(
+        'underlay',
+        process.execPath,
+        [testkitCli, 'http-get', `http://${CONTROL_PLANE_IP}:15014/debug/syncz`],
+        {
+          allowFailure: true,
+        },
+      );
+      const conns =
+        r.code === 0
+          ? (JSON.parse(r.stdout).body as { types: { sentNonce?: string; ackedNonce?: string }[] }[])
+          : [];
+      if (conns.length >= 3 && conns.every((c) => c.types.every((t) => t.sentNonce === t.ackedNonce))) break;
+      if (i > 100) throw new Error('the proxies did not acknowledge the waypoint binding in 10 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const load = async (url: string, n: number, headers: Record<string, string> = {}, concurrency = 4) => {
+      const args = [testkitCli, 'http-load', url, '-n', String(n), '-c', String(concurrency)];
+      for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+      const r = await L.exec('productpage-v1', process.execPath, args);
+      return JSON.parse(r.stdout) as { statuses: Record<string, number>; pods: Record<string, number> };
+    };
+    const fmt = (o: Record<string, number>) =>
+      Object.entries(o)
+        .sort()
+        .map(([k, v]) => `${k} ×${v}`)
+        .join(', ');
+    const canary = await load('http://10.96.0.11:9080/', 200);
+    console.log(`   canary, 200 calls to reviews: ${fmt(canary.pods)} (weights 90/10)`);
+    const jason = await load('http://10.96.0.11:9080/', 20, { 'end-user': 'jason' });
+    console.log(`   with header end-user: jason, 20 calls: ${fmt(jason.pods)}`);
+    const faults = await load('http://10.96.0.11:9080/', 100, { 'x-demo-fault': 'abort' });
+    console.log(`   fault rule (abort 50 % with 503), 100 calls: status ${fmt(faults.statuses)}`);
+    const details = await load('http://10.96.0.13:9080/', 20, {}, 1);
+    const access = (await waypoint.output())
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, string | number>)
+      .filter((l) => l.scope === 'access');
+    const retried = access.filter(
+      (l) => l['dst.service'] === 'details.bookinfo.svc.cluster.local' && Number(l.attempts) > 1,
+    );
+    console.log(
+      `   details fails every other request; with retries {attempts: 3, retryOn: 5xx}, 20 calls: status ${fmt(details.statuses)} (${retried.length} needed a second attempt)`,
+    );
+    const last = access.filter((l) => l['dst.service'] === 'reviews.bookinfo.svc.cluster.local').slice(-1)[0];
+    const inbound = [...(await logs('node1')), ...(await logs('node2'))]
+      .filter(
+        (l) =>
+          l.direction === 'inbound' &&
+          String(l['src.identity'] ?? '').endsWith('/sa/waypoint') &&
+          String(l['dst.identity'] ?? '').endsWith('/sa/bookinfo-reviews'),
+      )
+      .slice(-1)[0];
+    process.stdout.write(
+      indent(
+        table([
+          {
+            hop: 'productpage → waypoint',
+            from: last?.['src.identity'] ?? '?',
+            to: 'spiffe://cluster.local/ns/bookinfo/sa/waypoint',
+          },
+          {
+            hop: 'waypoint → reviews',
+            from: inbound?.['src.identity'] ?? '?',
+            to: inbound?.['dst.identity'] ?? '?',
+          },
+        ]),
+      ),
+    );
+    const wpMetrics = String((await wpJson('http://127.0.0.1:15020/stats/prometheus')) ?? '');
+    const fi = wpMetrics
+      .split('\n')
+      .filter((l) => l.startsWith('istio_requests_total{') && l.includes('response_flags="FI"'))
+      .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+    console.log(
+      `   waypoint metrics (reporter="waypoint", :15020): istio_requests_total counts ${fi} requests with response_flags="FI"`,
     );
 
     if (o.once) {
@@ -298,6 +441,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   npx ambientctl ztunnel-config workloads --netns ${L.node('node1').netns}
   npx ambientctl ztunnel-config certificates --netns ${L.node('node2').netns}
   npx ambientctl proxy-status --netns ${L.plan.underlayNetns} --controller ${CONTROL_PLANE_IP}:15014
+  sudo ip netns exec ${L.pod('waypoint').netns} node ${testkitCli} http-get http://127.0.0.1:15000/config_dump
   sudo ip netns exec ${L.pod('productpage-v1').netns} node ${testkitCli} http-get http://10.96.0.11:9080/
 Configuration: ${configDir} (edit or add Istio YAML; changes apply within a second)
 Logs: ${path.join(dir, 'logs')}
@@ -316,7 +460,15 @@ Press Ctrl-C to stop and remove everything.`);
 }
 
 function podsYaml(lab: Lab): string {
-  return `${PODS.map((p) => podManifest(lab.pod(p.name), { serviceAccount: p.sa, labels: { app: p.app, version: p.version } })).join('\n---\n')}\n`;
+  return `${PODS.map((p) =>
+    podManifest(lab.pod(p.name), {
+      serviceAccount: p.sa,
+      labels:
+        'waypoint' in p
+          ? { 'gateway.networking.k8s.io/gateway-name': 'waypoint', 'istio.io/dataplane-mode': 'none' }
+          : { app: p.app, version: p.version },
+    }),
+  ).join('\n---\n')}\n`;
 }
 
 function indent(s: string): string {
