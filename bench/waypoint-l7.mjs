@@ -80,6 +80,7 @@ async function maxRate(port) {
             }
           });
           sock.on('error', () => resolve());
+          sock.on('close', () => resolve()); // a proxy that closes a connection ends its share
           send();
         }),
     ),
@@ -119,7 +120,7 @@ async function main() {
     const conf = path.join(dir, 'nginx.conf');
     writeFileSync(
       conf,
-      `daemon off;\nworker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/nginx.err;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n  upstream be { server 127.0.0.1:${PORTS.backend}; keepalive 64; }\n  server {\n    listen 127.0.0.1:${PORTS.nginx};\n    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }\n  }\n}\n`,
+      `daemon off;\nworker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/nginx.err;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n  keepalive_requests 10000000;\n  upstream be { server 127.0.0.1:${PORTS.backend}; keepalive 64; }\n  server {\n    listen 127.0.0.1:${PORTS.nginx};\n    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }\n  }\n}\n`,
     );
     proxies.nginx = await start('nginx', 'nginx', ['-c', conf, '-p', dir], PORTS.nginx);
   }

@@ -108,3 +108,4 @@ const server = http.createServer(
   (req, res) => void router.handle(req, res, ds),
 );
 server.listen(listenPort, '127.0.0.1', () => console.log(`waypoint-front listening on ${listenPort}`));
+process.on('SIGTERM', () => process.exit(0)); // lets --cpu-prof write its profile

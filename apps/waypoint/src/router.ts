@@ -5,7 +5,7 @@
 // semantics, mirrors) → upstream (§2: load balancing, circuit breakers, outlier detection).
 // Local replies carry Envoy's bodies and response flags (§6); gRPC requests get gRPC-style
 // local replies (HTTP 200 + grpc-status). Telemetry per request (§7).
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type http2 from 'node:http2';
 import type { Readable } from 'node:stream';
@@ -408,7 +408,7 @@ export class Router {
     const path = rewritePath(route, view.path);
     if (path !== view.path) upstreamHeaders['x-envoy-original-path'] = view.path.split('?')[0];
     upstreamHeaders['x-forwarded-proto'] ??= 'http';
-    upstreamHeaders['x-request-id'] ??= randomBytes(16).toString('hex');
+    upstreamHeaders['x-request-id'] ??= randomUUID(); // Envoy's format; cached entropy
     const extraResponse: Headers = {};
     const hash = this.hashOf(action.hash, view, ds, extraResponse);
 
