@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // ambientctl — inspect the mesh and run the demo.
 import { Command, InvalidArgumentError } from 'commander';
+import { analyze } from './commands/analyze.js';
 import { namespaceMode, waypointApply, waypointDelete, waypointList } from './commands/cluster.js';
 import { proxyStatus, ztunnelConfig } from './commands/inspect.js';
 import { runDemo } from './demo/demo.js';
@@ -30,6 +31,21 @@ program
   .option('--netns <name>', 'reach it from inside this network namespace')
   .option('-o, --output <format>', 'table, json or yaml', format, 'table' as Format)
   .action((o: { controller: string; netns?: string; output: Format }) => proxyStatus(o));
+
+program
+  .command('analyze')
+  .description(
+    'check configuration as the controller would: load errors, translation warnings, common mistakes',
+  )
+  .option(
+    '-f, --file <path...>',
+    'files or directories of Kubernetes YAML (default: the current cluster via kubectl)',
+    [],
+  )
+  .option('-o, --output <format>', 'table, json or yaml', format, 'table' as Format)
+  .action((o: { file: string[]; output: Format }) => {
+    process.exitCode = analyze({ files: o.file, output: o.output });
+  });
 
 program
   .command('install')
