@@ -128,4 +128,56 @@ describe('deploy/ manifests', () => {
     const key = (o: KubeObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
     expect(theirs.map(key).sort()).toEqual(objects.map(key).sort());
   });
+
+  describe('the waypoint the controller deploys for an istio-waypoint Gateway', async () => {
+    const { loadYaml } = await import('@ambient/model');
+    const { renderWaypoint } = await import('@ambient/controller/waypoint-deployment');
+    const gw = loadYaml(
+      'apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: waypoint, namespace: shop, uid: "1234"}\nspec: {gatewayClassName: istio-waypoint, listeners: [{name: mesh, port: 15008, protocol: HBONE}]}\n',
+      'gw.yaml',
+    ).objects[0] as never;
+    const rendered = renderWaypoint(gw, 'PEM', {
+      image: 'ambient:dev',
+      controllerAddress: 'https://ambient-controller.ambient-system.svc:15012',
+      rootCertConfigMap: 'ambient-ca-root-cert',
+      trustDomain: 'cluster.local',
+      clusterId: 'Kubernetes',
+    }) as (KubeObject & Record<string, any>)[];
+
+    it.each(rendered.map((o) => [`${o.kind}/${o.metadata.name}`, o]))(
+      '%s is valid against the Kubernetes schema',
+      async (_n, o) => {
+        const model = await modelFor(o as KubeObject);
+        expect(model).toBeDefined();
+        expect(() => model!.validate()).not.toThrow();
+      },
+    );
+
+    it('is what istiod creates: never captured, owned by the Gateway, HBONE on the Service, env the waypoint reads', () => {
+      const d = rendered.find((o) => o.kind === 'Deployment')!;
+      const pod = d.spec.template;
+      expect(pod.metadata.labels).toMatchObject({
+        'gateway.networking.k8s.io/gateway-name': 'waypoint',
+        'istio.io/dataplane-mode': 'none',
+      });
+      expect(d.metadata.ownerReferences[0]).toMatchObject({ kind: 'Gateway', name: 'waypoint', uid: '1234' });
+      const env = Object.fromEntries(
+        pod.spec.containers[0].env.map(
+          (e: { name: string; value?: string; valueFrom?: { fieldRef: { fieldPath: string } } }) => [
+            e.name,
+            e.value ?? e.valueFrom?.fieldRef.fieldPath,
+          ],
+        ),
+      );
+      expect(env).toMatchObject({
+        GATEWAY_NAME: 'waypoint',
+        POD_NAMESPACE: 'metadata.namespace',
+        SERVICE_ACCOUNT: 'spec.serviceAccountName',
+      });
+      expect(pod.spec.containers[0].args).toEqual(['waypoint']);
+      const svc = rendered.find((o) => o.kind === 'Service')!;
+      expect(svc.spec.ports).toContainEqual(expect.objectContaining({ name: 'mesh', port: 15008 }));
+      expect(rendered.find((o) => o.kind === 'ConfigMap')!.data['root-cert.pem']).toBe('PEM');
+    });
+  });
 });

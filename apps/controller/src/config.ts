@@ -25,6 +25,8 @@ export interface ControllerConfig {
   debounceMs: number;
   /** kube mode: publish the root certificate as this ConfigMap (key root-cert.pem) for ztunnels. */
   rootCertConfigMap?: { name: string; namespace: string };
+  /** kube mode: create a Deployment + Service for each istio-waypoint Gateway (undefined: off). */
+  waypoints?: { image: string; controllerAddress: string };
   logLevel: string;
   version: string;
 }
@@ -84,6 +86,16 @@ export function loadConfig(
           rootCertConfigMap: {
             name: env.AMBIENT_ROOT_CERT_CONFIGMAP,
             namespace: env.POD_NAMESPACE ?? 'ambient-system',
+          },
+        }
+      : {}),
+    ...(source === 'kube' && env.AMBIENT_DEPLOY_WAYPOINTS !== 'false'
+      ? {
+          waypoints: {
+            image: env.AMBIENT_WAYPOINT_IMAGE ?? 'ambient:dev',
+            controllerAddress:
+              env.AMBIENT_WAYPOINT_CONTROLLER_ADDRESS ??
+              `https://ambient-controller.${env.POD_NAMESPACE ?? 'ambient-system'}.svc:15012`,
           },
         }
       : {}),

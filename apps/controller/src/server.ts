@@ -21,6 +21,7 @@ import { FilesSource } from './sources/files.js';
 import { KubeSource } from './sources/kube.js';
 import { ModelStore } from './store.js';
 import { type Translation, translate } from './translate/index.js';
+import { WaypointDeployer } from './waypoint-deployment.js';
 
 export class Controller {
   readonly store = new ModelStore();
@@ -41,6 +42,7 @@ export class Controller {
     warnings: [],
   };
   private reportedWarnings = new Set<string>();
+  private deployer?: WaypointDeployer;
   readonly ports: { xdsPlaintext?: number; xdsTls?: number; debug?: number } = {};
   /** Translations published since start (tests and tools wait on it). */
   translations = 0;
@@ -107,6 +109,16 @@ export class Controller {
         await KubeSource.publishRootCert(c.rootCertConfigMap, this.ca.rootPem);
         this.logger.info(c.rootCertConfigMap, 'published the root certificate');
       }
+      if (c.waypoints)
+        this.deployer = new WaypointDeployer(
+          {
+            ...c.waypoints,
+            rootCertConfigMap: c.rootCertConfigMap?.name ?? 'ambient-ca-root-cert',
+            trustDomain: c.trustDomain,
+            clusterId: c.clusterId,
+          },
+          (level, msg, fields) => this.logger[level](fields, msg),
+        );
     }
     this.publish();
     const authorize =
@@ -184,6 +196,7 @@ export class Controller {
       if (!this.reportedWarnings.has(w)) this.logger.warn({ scope: 'translate' }, w);
     }
     this.reportedWarnings = new Set(t.warnings);
+    if (this.deployer) void this.deployer.reconcile(this.store.view().Gateway, this.ca.rootPem);
   }
 
   get warnings(): string[] {
