@@ -180,4 +180,28 @@ describe('deploy/ manifests', () => {
       expect(rendered.find((o) => o.kind === 'ConfigMap')!.data['root-cert.pem']).toBe('PEM');
     });
   });
+
+  describe('the kind scenarios (e2e/kind) use manifests that validate offline', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { loadYaml } = await import('@ambient/model');
+    const dir = fileURLToPath(new URL('../../../e2e/kind', import.meta.url));
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    const docs = files.flatMap((f) =>
+      parseAllDocuments(readFileSync(`${dir}/${f}`, 'utf8')).map((d) => [f, d.toJS() as KubeObject] as const),
+    );
+
+    it.each(
+      docs
+        .filter(([, o]) => !o.apiVersion.includes('istio.io'))
+        .map(([f, o]) => [`${f}: ${o.kind}/${o.metadata.name}`, o]),
+    )('%s is valid against the Kubernetes schema', async (_n, o) => {
+      const model = await modelFor(o as KubeObject);
+      expect(model).toBeDefined();
+      expect(() => model!.validate()).not.toThrow();
+    });
+
+    it.each(files)('%s loads without errors as the controller reads it', (f) => {
+      expect(loadYaml(readFileSync(`${dir}/${f}`, 'utf8'), f).errors).toEqual([]);
+    });
+  });
 });
