@@ -26,7 +26,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
 const quick = process.argv.includes('--quick');
 const ri = process.argv.indexOf('--rounds');
-const ROUNDS = ri > 0 ? Number(process.argv[ri + 1]) : 3;
+const ROUNDS = ri > 0 ? Number(process.argv[ri + 1]) : quick ? 1 : 3;
+const HOLD = quick ? [1000] : [1000, 10_000];
 const BULK = (quick ? 256 : 1024) * 1024 * 1024;
 const SECONDS = quick ? 3 : 15;
 const say = (m) => process.stdout.write(`${m}\n`);
@@ -136,7 +137,10 @@ try {
     const c1 = pids.map(cpuSeconds);
     const lat = await drive(p.from, 'latency', ...p.http.map(String), '1000', String(SECONDS), '4');
     const per10k = pids.map((pid, i) => ((cpuSeconds(pid) - c1[i]) / lat.requests) * 10_000);
+    const conn = await drive(p.from, 'connrate', ...p.http.map(String), String(quick ? 2 : 5), '8');
     return {
+      connPerSec: conn.perSecond,
+      connErrors: conn.errors,
       gbps: (bulk.mibPerSec * 8 * 1.048576) / 1000,
       cpuPerGiB: perGiB,
       cpuPer10k: per10k,
@@ -172,6 +176,9 @@ try {
       env: { LOG_LEVEL: 'warn', TERMINATION_GRACE_PERIOD_SECONDS: '1' },
     });
   ztunnels = [await startZ('node1'), await startZ('node2')];
+  await new Promise((r) => setTimeout(r, 1000));
+  const idleRss = ztunnels.map((z) => rssMb(z.pid));
+  say(`  ztunnel RSS idle: ${idleRss.map((m) => m.toFixed(0)).join(' / ')} MB`);
   paths.ztunnel = {
     from: 'client',
     bulk: [server.ip, 9000],
@@ -188,9 +195,47 @@ try {
       );
     }
   }
+  // Memory per open tunnelled connection: n idle connections held through each path.
+  const memory = { idleMb: idleRss, held: [] };
+  for (const n of HOLD) {
+    for (const name of ['stunnel', 'ztunnel']) {
+      const p = paths[name];
+      const before = p.pids().map(rssMb);
+      const holder = await sup.start({
+        name: `hold-${name}-${n}`,
+        command: process.execPath,
+        args: [driver, 'hold', ...p.bulk.map(String), String(n)],
+        netns: lab.pod(p.from).netns,
+        ready: { log: /holding \d+/ },
+        readyTimeoutMs: 120_000,
+      });
+      await new Promise((r) => setTimeout(r, 1000));
+      const during = p.pids().map(rssMb);
+      await holder.stop();
+      const perConnKb = during.map((mb, i) => ((mb - before[i]) * 1024) / n);
+      memory.held.push({ path: name, connections: n, rssMb: during, perConnKb });
+      say(
+        `  ${name.padEnd(8)} ${n} open connections: RSS ${during.map((m) => m.toFixed(0)).join(' / ')} MB (${perConnKb.map((k) => k.toFixed(1)).join(' / ')} KB per connection per side)`,
+      );
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
   const summary = summarize(samples);
   printSummary(say, summary);
-  const file = writeResults(here, 'lab-l4', { quick, rounds: ROUNDS, rows: summary.rows, samples });
+  say('\nMemory (each side):');
+  console.table(
+    Object.fromEntries([
+      ['ztunnel idle', { 'RSS MB': idleRss.map((m) => m.toFixed(0)).join(' / '), 'KB per connection': '-' }],
+      ...memory.held.map((h) => [
+        `${h.path} ${h.connections} conns`,
+        {
+          'RSS MB': h.rssMb.map((m) => m.toFixed(0)).join(' / '),
+          'KB per connection': h.perConnKb.map((k) => k.toFixed(1)).join(' / '),
+        },
+      ]),
+    ]),
+  );
+  const file = writeResults(here, 'lab-l4', { quick, rounds: ROUNDS, rows: summary.rows, samples, memory });
   say(`raw samples: ${path.relative(process.cwd(), file)}`);
 } finally {
   await sup.stopAll(3000);

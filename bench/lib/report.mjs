@@ -24,6 +24,7 @@ export function summarize(samples) {
       'added p99 ms':
         name === 'direct' ? '-' : (m(name, (s) => s.p99) - m('direct', (s) => s.p99)).toFixed(2),
       'CPU-s/10k req per side': sides(name, (s) => s.cpuPer10k),
+      'new conns/s': m(name, (s) => s.connPerSec).toFixed(0),
       'RSS MB': sides(name, (s) => s.rssMb, 0),
     };
   }
@@ -31,6 +32,7 @@ export function summarize(samples) {
   const ratios = {
     throughput: m('ztunnel', (s) => s.gbps) / m('stunnel', (s) => s.gbps),
     addedP99: added('ztunnel') / added('stunnel'),
+    connRate: m('ztunnel', (s) => s.connPerSec) / m('stunnel', (s) => s.connPerSec),
   };
   return { rows, ratios };
 }
@@ -40,6 +42,7 @@ export function printSummary(say, { rows, ratios }) {
   console.table(rows);
   say(`ztunnel / stunnel throughput: ${ratios.throughput.toFixed(2)} (target ≥ 0.8)`);
   say(`ztunnel / stunnel added p99:  ${ratios.addedP99.toFixed(2)} (target ≤ 2.0)`);
+  say(`ztunnel / stunnel new connections/s: ${ratios.connRate.toFixed(2)}`);
 }
 
 /** Writes bench/results/<timestamp>-<bench>.json; returns its path. */
