@@ -28,5 +28,7 @@ for (const [title, script, args] of runs) {
     console.log(`✘ ${script} exited ${r.status}`);
   }
 }
-console.log(`\nbenchmarks done in ${((Date.now() - t0) / 1000).toFixed(0)} s; ${failed} failed; JSON in bench/results/`);
+console.log(
+  `\nbenchmarks done in ${((Date.now() - t0) / 1000).toFixed(0)} s; ${failed} failed; JSON in bench/results/`,
+);
 process.exit(failed ? 1 : 0);

@@ -12,7 +12,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connectTcp, cpuSeconds, median, pacedHttp, rssMb } from './lib/measure.mjs';
+import { connectTcp, cpuSeconds, median, onResponses, pacedHttp, rssMb } from './lib/measure.mjs';
 import { writeResults } from './lib/report.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -61,23 +61,14 @@ async function maxRate(port) {
     socks.map(
       (sock) =>
         new Promise((resolve) => {
-          let buf = Buffer.alloc(0);
           const send = () => {
             if (performance.now() >= until) return resolve();
             sock.write('GET / HTTP/1.1\r\nHost: bench\r\n\r\n');
           };
-          sock.on('data', (d) => {
-            buf = buf.length ? Buffer.concat([buf, d]) : d;
-            for (;;) {
-              const h = buf.indexOf('\r\n\r\n');
-              if (h < 0) return;
-              const len = Number(/content-length:\s*(\d+)/i.exec(buf.subarray(0, h).toString())?.[1] ?? 0);
-              if (buf.length < h + 4 + len) return;
-              if (!buf.subarray(0, 12).toString().includes(' 200')) errors++;
-              buf = buf.subarray(h + 4 + len);
-              done++;
-              send();
-            }
+          onResponses(sock, (ok) => {
+            if (!ok) errors++;
+            done++;
+            send();
           });
           sock.on('error', () => resolve());
           sock.on('close', () => resolve()); // a proxy that closes a connection ends its share

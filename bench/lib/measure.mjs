@@ -81,7 +81,6 @@ export async function pacedHttp(sockets, { rate, seconds, path = '/' }) {
     sockets.map(
       (sock, idx) =>
         new Promise((resolve) => {
-          let buf = Buffer.alloc(0);
           let n = 0;
           let scheduled = 0;
           const start = performance.now() + (idx * interval) / sockets.length;
@@ -94,19 +93,11 @@ export async function pacedHttp(sockets, { rate, seconds, path = '/' }) {
               setTimeout(go, Math.ceil(wait)); // setTimeout truncates fractions: never early
             else go();
           };
-          sock.on('data', (d) => {
-            buf = Buffer.concat([buf, d]);
-            for (;;) {
-              const h = buf.indexOf('\r\n\r\n');
-              if (h < 0) return;
-              const len = Number(/content-length:\s*(\d+)/i.exec(buf.subarray(0, h).toString())?.[1] ?? 0);
-              if (buf.length < h + 4 + len) return;
-              if (!buf.subarray(0, 12).toString().includes(' 200')) errors++;
-              buf = buf.subarray(h + 4 + len);
-              latencies.push(performance.now() - scheduled);
-              n++;
-              send();
-            }
+          onResponses(sock, (ok) => {
+            if (!ok) errors++;
+            latencies.push(performance.now() - scheduled);
+            n++;
+            send();
           });
           sock.on('error', () => {
             errors++;
@@ -125,6 +116,26 @@ export async function pacedHttp(sockets, { rate, seconds, path = '/' }) {
     p99: percentile(latencies, 99),
     p999: percentile(latencies, 99.9),
   };
+}
+
+/**
+ * Calls `onResponse(ok)` for each HTTP/1.1 response read from a keep-alive socket (responses
+ * must carry Content-Length; ok = status 200).
+ */
+export function onResponses(sock, onResponse) {
+  let buf = Buffer.alloc(0);
+  sock.on('data', (d) => {
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
+    for (;;) {
+      const h = buf.indexOf('\r\n\r\n');
+      if (h < 0) return;
+      const len = Number(/content-length:\s*(\d+)/i.exec(buf.subarray(0, h).toString())?.[1] ?? 0);
+      if (buf.length < h + 4 + len) return;
+      const ok = buf.subarray(0, 12).toString().includes(' 200');
+      buf = buf.subarray(h + 4 + len);
+      onResponse(ok);
+    }
+  });
 }
 
 export function connectTcp(host, port, localAddress) {

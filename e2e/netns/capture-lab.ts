@@ -3,13 +3,14 @@
 // 172.18.0.1 (files mode, Kubernetes YAML as a user writes it); each node runs its own
 // ztunnel inside the node's namespace, as a DaemonSet would, configured with only the
 // controller's address and root certificate.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  applyLabConfig,
   type Child,
-  CONTROL_PLANE_IP,
+  controllerState,
   Lab,
   type PodPlan,
   podManifest,
@@ -95,38 +96,13 @@ export class CaptureLab {
     return `${docs.join('\n---\n')}\n`;
   }
 
-  async controllerState(): Promise<{ translations: number }> {
-    const res = await this.lab.exec('underlay', process.execPath, [
-      testkitCli,
-      'http-get',
-      `http://${CONTROL_PLANE_IP}:15014/debug/config`,
-    ]);
-    return JSON.parse(res.stdout).body;
+  controllerState(): Promise<{ translations: number }> {
+    return controllerState(this.lab);
   }
 
   /** Writes (or, with undefined, deletes) a policy file, then waits until both ztunnels acked the result. */
-  async applyPolicies(name: string, yaml: string | undefined): Promise<void> {
-    const before = (await this.controllerState()).translations;
-    const file = path.join(this.configDir, `${name}.yaml`);
-    if (yaml === undefined) rmSync(file, { force: true });
-    else writeFileSync(file, yaml);
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      if ((await this.controllerState()).translations > before && (await this.allAcked())) return;
-      if (Date.now() > deadline)
-        throw new Error(`policy ${name} was not acknowledged by both ztunnels in time`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  private async allAcked(): Promise<boolean> {
-    const res = await this.lab.exec('underlay', process.execPath, [
-      testkitCli,
-      'http-get',
-      `http://${CONTROL_PLANE_IP}:15014/debug/syncz`,
-    ]);
-    const conns = JSON.parse(res.stdout).body as { types: { sentNonce?: string; ackedNonce?: string }[] }[];
-    return conns.length >= 2 && conns.every((c) => c.types.every((t) => t.sentNonce === t.ackedNonce));
+  applyPolicies(name: string, yaml: string | undefined): Promise<void> {
+    return applyLabConfig(this.lab, this.configDir, name, yaml, { proxies: 2, timeoutMs: 5000 });
   }
 
   async startZtunnel(node: string): Promise<Child> {

@@ -3,15 +3,16 @@
 // `istioctl waypoint apply` writes it and the Deployment's pod as istiod would run it. The
 // controller watches a directory of Kubernetes YAML; scenarios write Istio's documented YAML
 // into it and wait until the ztunnels and the waypoint acknowledged the result.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  applyLabConfig,
   type Child,
-  CONTROL_PLANE_IP,
   Lab,
   type LoadSummary,
+  labGetJson,
   type PodPlan,
   podManifest,
   Supervisor,
@@ -184,36 +185,13 @@ export class WaypointLab {
     return `${docs.join('\n---\n')}\n`;
   }
 
-  private async getJson<T>(where: string, url: string): Promise<T> {
-    const res = await this.lab.exec(where, process.execPath, [testkitCli, 'http-get', url]);
-    return JSON.parse(res.stdout).body as T;
-  }
-
-  controllerState(): Promise<{ translations: number; warnings: string[] }> {
-    return this.getJson('underlay', `http://${CONTROL_PLANE_IP}:15014/debug/config`);
+  private getJson<T>(where: string, url: string): Promise<T> {
+    return labGetJson(this.lab, where, url);
   }
 
   /** Writes (or, with undefined, deletes) a config file; waits until every proxy acked the result. */
-  async apply(name: string, yaml: string | undefined): Promise<void> {
-    const before = (await this.controllerState()).translations;
-    const file = path.join(this.configDir, `${name}.yaml`);
-    if (yaml === undefined) rmSync(file, { force: true });
-    else writeFileSync(file, yaml);
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      if ((await this.controllerState()).translations > before && (await this.allAcked())) return;
-      if (Date.now() > deadline)
-        throw new Error(`config ${name} was not acknowledged by every proxy in time`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  private async allAcked(): Promise<boolean> {
-    const conns = await this.getJson<{ types: { sentNonce?: string; ackedNonce?: string }[] }[]>(
-      'underlay',
-      `http://${CONTROL_PLANE_IP}:15014/debug/syncz`,
-    );
-    return conns.length >= 3 && conns.every((c) => c.types.every((t) => t.sentNonce === t.ackedNonce));
+  apply(name: string, yaml: string | undefined): Promise<void> {
+    return applyLabConfig(this.lab, this.configDir, name, yaml, { proxies: 3 });
   }
 
   /** `count` requests from a pod to a service VIP through the mesh. */

@@ -449,10 +449,7 @@ spec:
     });
   }, 60_000);
 
-  it('gRPC through the waypoint, with a retry on unavailable', async () => {
-    await w.apply(
-      'grpc',
-      `
+  const grpcRetries = (retries: string) => `
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
@@ -466,33 +463,15 @@ spec:
     - destination:
         host: grpc
     retries:
-      attempts: 0
-`,
-    );
+${retries}`;
+
+  it('gRPC through the waypoint, with a retry on unavailable', async () => {
+    await w.apply('grpc', grpcRetries('      attempts: 0'));
     // The server fails every other call with UNAVAILABLE: without retries half fail.
     const without = await w.grpc(20);
     expect(without.codes['14']).toBe(10);
     expect(without.codes['0']).toBe(10);
-    await w.apply(
-      'grpc',
-      `
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: grpc
-  namespace: bookinfo
-spec:
-  hosts:
-  - grpc
-  http:
-  - route:
-    - destination:
-        host: grpc
-    retries:
-      attempts: 3
-      retryOn: unavailable
-`,
-    );
+    await w.apply('grpc', grpcRetries('      attempts: 3\n      retryOn: unavailable'));
     const withRetry = await w.grpc(20);
     expect(withRetry.codes).toEqual({ 0: 20 });
     expect(withRetry.pods).toEqual({ 'grpc-1': 20 });

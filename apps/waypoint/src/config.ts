@@ -3,7 +3,7 @@
 // INSTANCE_IP, ISTIO_META_CLUSTER_ID, TRUST_DOMAIN, XDS_ADDRESS / CA_ADDRESS as ztunnel
 // names them); ours are prefixed AMBIENT_. Every bad variable is reported in one pass.
 import { readFileSync } from 'node:fs';
-import { ConfigError, type HostPort, parseHostPort } from '@ambient/telemetry';
+import { ConfigError, EnvReader, type HostPort } from '@ambient/telemetry';
 
 export interface Config {
   pod: { name: string; namespace: string; serviceAccount: string; instanceIp: string };
@@ -34,62 +34,23 @@ export { ConfigError };
 type Env = Record<string, string | undefined>;
 
 export function loadConfig(env: Env = process.env): Config {
-  const problems: string[] = [];
-  const bad = (name: string, value: string, why: string) =>
-    problems.push(`${name}=${JSON.stringify(value)}: ${why}`);
+  const r = new EnvReader(env);
+  const readText = (p: string) => readFileSync(p, 'utf8');
   const need = (name: string): string => {
     const v = env[name];
-    if (!v) problems.push(`${name} is required`);
+    if (!v) r.problems.push(`${name} is required`);
     return v ?? '';
   };
-  const int = (name: string, def: number, min: number, max: number): number => {
-    const v = env[name];
-    if (v === undefined || v === '') return def;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      bad(name, v, `expected an integer from ${min} to ${max}`);
-      return def;
-    }
-    return n;
-  };
-  const hostPort = (name: string, def: string): HostPort => {
-    const v = env[name] ?? def;
-    const parsed = parseHostPort(v);
-    if (!parsed) bad(name, v, 'expected host:port (e.g. 0.0.0.0:15008)');
-    return parsed ?? parseHostPort(def)!;
-  };
-  const address = (name: string): string => {
-    const a = env[name] ?? 'https://ambient-controller.ambient-system.svc:15012';
-    const withScheme = /^[a-z]+:\/\//.test(a) ? a : `https://${a}`;
-    if (!/^https?:\/\/[^/]+:\d+\/?$/.test(withScheme)) bad(name, a, 'expected [http[s]://]host:port');
-    return withScheme.replace(/\/$/, '');
-  };
-  const root = (name: string, addr: string): string | undefined => {
-    if (!addr.startsWith('https://')) return undefined;
-    const v = env[name] ?? './var/run/secrets/istio/root-cert.pem';
-    if (v.includes('-----BEGIN CERTIFICATE-----')) return v;
-    try {
-      return readFileSync(v, 'utf8');
-    } catch (err) {
-      bad(name, v, `cannot read: ${(err as Error).message}`);
-      return undefined;
-    }
-  };
-  const tokenSource = env.AUTH_TOKEN ?? './var/run/secrets/tokens/istio-token';
-  const authToken = () => {
-    try {
-      return readFileSync(tokenSource, 'utf8').trim();
-    } catch {
-      return env.AUTH_TOKEN && !env.AUTH_TOKEN.includes('/') ? env.AUTH_TOKEN : undefined;
-    }
-  };
+  const address = (name: string) =>
+    r.controlPlaneAddress(name, 'https://ambient-controller.ambient-system.svc:15012') ?? 'https://invalid:1';
+  const authToken = r.authToken(readText);
   const logLevel = env.LOG_LEVEL ?? 'info';
   if (!['trace', 'debug', 'info', 'warn', 'error'].includes(logLevel))
-    bad('LOG_LEVEL', logLevel, 'expected trace, debug, info, warn or error');
+    r.bad('LOG_LEVEL', logLevel, 'expected trace, debug, info, warn or error');
   const xdsAddress = address('XDS_ADDRESS');
   const caAddress = address('CA_ADDRESS');
-  const xdsRootCert = root('XDS_ROOT_CA', xdsAddress);
-  const caRootCert = root('CA_ROOT_CA', caAddress);
+  const xdsRootCert = r.rootCert('XDS_ROOT_CA', xdsAddress, readText);
+  const caRootCert = r.rootCert('CA_ROOT_CA', caAddress, readText);
   const pod = {
     name: need('POD_NAME'),
     namespace: need('POD_NAMESPACE'),
@@ -107,16 +68,16 @@ export function loadConfig(env: Env = process.env): Config {
     caAddress,
     ...(caRootCert ? { caRootCert } : {}),
     authToken,
-    secretTtlSeconds: int('SECRET_TTL_SECONDS', 86_400, 60, 31_536_000),
-    hboneAddr: hostPort('AMBIENT_HBONE_ADDR', `${pod.instanceIp || '0.0.0.0'}:15008`),
-    adminAddr: hostPort('AMBIENT_ADMIN_ADDR', '127.0.0.1:15000'),
-    statsAddr: hostPort('AMBIENT_STATS_ADDR', '0.0.0.0:15020'),
-    readinessAddr: hostPort('AMBIENT_READINESS_ADDR', '0.0.0.0:15021'),
-    maxRequestBytes: int('AMBIENT_MAX_REQUEST_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
-    drainDeadlineMs: int('TERMINATION_GRACE_PERIOD_SECONDS', 5, 0, 3600) * 1000,
+    secretTtlSeconds: r.int('SECRET_TTL_SECONDS', 86_400, 60, 31_536_000),
+    hboneAddr: r.hostPort('AMBIENT_HBONE_ADDR', `${pod.instanceIp || '0.0.0.0'}:15008`),
+    adminAddr: r.hostPort('AMBIENT_ADMIN_ADDR', '127.0.0.1:15000'),
+    statsAddr: r.hostPort('AMBIENT_STATS_ADDR', '0.0.0.0:15020'),
+    readinessAddr: r.hostPort('AMBIENT_READINESS_ADDR', '0.0.0.0:15021'),
+    maxRequestBytes: r.int('AMBIENT_MAX_REQUEST_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    drainDeadlineMs: r.int('TERMINATION_GRACE_PERIOD_SECONDS', 5, 0, 3600) * 1000,
     logLevel,
     accessLog: (env.AMBIENT_ACCESS_LOG ?? 'true') !== 'false',
   };
-  if (problems.length) throw new ConfigError(problems);
+  r.done();
   return config;
 }

@@ -439,17 +439,7 @@ export class Router {
         admission = cluster.admit();
       } catch (err) {
         if (!(err instanceof Overflow)) throw err;
-        out.flags.add('UO');
-        return this.localReply(
-          res,
-          503,
-          'upstream connect error or disconnect/reset before headers. reset reason: overflow',
-          out,
-          isGrpc,
-          {
-            'x-envoy-overloaded': 'true',
-          },
-        );
+        return this.overflowReply(res, out, isGrpc);
       }
       const remaining = deadline - performance.now();
       const perTry = retry?.perTryTimeoutMs ? Math.min(retry.perTryTimeoutMs, remaining) : remaining;
@@ -473,17 +463,7 @@ export class Router {
       const releaseAll = () => admission.release();
       if (result.kind === 'error' && result.error === 'overflow') {
         releaseAll();
-        out.flags.add('UO');
-        return this.localReply(
-          res,
-          503,
-          'upstream connect error or disconnect/reset before headers. reset reason: overflow',
-          out,
-          isGrpc,
-          {
-            'x-envoy-overloaded': 'true',
-          },
-        );
+        return this.overflowReply(res, out, isGrpc);
       }
       // Outlier detection sees every attempt's result (never overflows).
       if (cluster.outlier) {
@@ -812,6 +792,21 @@ export class Router {
     ).then((a) => {
       if (a.kind === 'response') a.body.resume();
     });
+  }
+
+  /** Circuit breaker overflow: 503 `UO` with `x-envoy-overloaded` (never retried). */
+  private overflowReply(res: Res, out: Outcome, isGrpc: boolean): void {
+    out.flags.add('UO');
+    this.localReply(
+      res,
+      503,
+      'upstream connect error or disconnect/reset before headers. reset reason: overflow',
+      out,
+      isGrpc,
+      {
+        'x-envoy-overloaded': 'true',
+      },
+    );
   }
 
   private grpcReply(

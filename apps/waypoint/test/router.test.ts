@@ -143,4 +143,86 @@ describe('waypoint router on loopback', () => {
     const r = await grpcCalls({ target: `127.0.0.1:${front.h2}`, count: 10, timeoutMs: 3000 });
     expect(r.codes).toEqual({ 0: 10 });
   }, 20_000);
+
+  it('consistent hash on a header: the same user always lands on the same endpoint', async () => {
+    const t = new Harness();
+    const servers = await Promise.all(
+      ['a', 'b', 'c'].map((n) => startHttpEcho({ port: 0, host: '127.0.0.1', podName: n })),
+    );
+    t.cluster(
+      'hash',
+      servers.map((x) => x.port),
+      { lbPolicy: 2 },
+    );
+    t.routes([
+      {
+        name: 'h',
+        match: { prefix: '/' },
+        route: { cluster: 'hash', timeout: {}, hashPolicy: [{ header: { headerName: 'x-user' } }] },
+      },
+    ]);
+    const f = await t.front();
+    try {
+      const podsFor = async (user: string) => {
+        const seen = new Set<string>();
+        for (let i = 0; i < 10; i++)
+          seen.add(JSON.parse((await get(f.h1, '/', { 'x-user': user })).body).pod);
+        return seen;
+      };
+      const all = new Set<string>();
+      for (const user of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank']) {
+        const seen = await podsFor(user);
+        expect(seen.size, user).toBe(1);
+        all.add([...seen][0]!);
+      }
+      expect(all.size).toBeGreaterThan(1); // users spread over the ring
+    } finally {
+      await t.close();
+      for (const x of servers) await x.close();
+    }
+  });
+
+  it('header operations, mirrors, and no healthy upstream (503 UH)', async () => {
+    const t = new Harness();
+    const main = await startHttpEcho({ port: 0, host: '127.0.0.1', podName: 'main' });
+    let mirrored = 0;
+    const mirror = http.createServer((req, res) => {
+      mirrored++;
+      res.end('ignored');
+    });
+    await new Promise<void>((r) => mirror.listen(0, '127.0.0.1', () => r()));
+    t.cluster('main', [main.port]);
+    t.cluster('mirror', [(mirror.address() as import('node:net').AddressInfo).port]);
+    t.cluster('empty', []);
+    t.routes([
+      { name: 'none', match: { prefix: '/none' }, route: { cluster: 'empty', timeout: {} } },
+      {
+        name: 'ops',
+        match: { prefix: '/' },
+        requestHeadersToAdd: [{ header: { key: 'x-added', value: 'yes' }, appendAction: 2 }],
+        requestHeadersToRemove: ['x-secret'],
+        responseHeadersToAdd: [{ header: { key: 'x-served-by', value: 'waypoint' }, appendAction: 2 }],
+        route: { cluster: 'main', timeout: {}, requestMirrorPolicies: [{ cluster: 'mirror' }] },
+      },
+    ]);
+    const f = await t.front();
+    try {
+      const r = await get(f.h1, '/x', { 'x-secret': 's3cr3t' });
+      const seen = JSON.parse(r.body).headers;
+      expect(seen['x-added']).toBe('yes');
+      expect(seen['x-secret']).toBeUndefined();
+      expect(r.headers['x-served-by']).toBe('waypoint');
+      await new Promise((res) => setTimeout(res, 200));
+      expect(mirrored).toBe(1);
+      const none = await get(f.h1, '/none');
+      expect(none).toMatchObject({ status: 503, body: 'no healthy upstream' });
+      expect(await t.registry.metrics()).toMatch(
+        /istio_requests_total\{[^}]*response_code="503"[^}]*response_flags="UH"/,
+      );
+    } finally {
+      await t.close();
+      await main.close();
+      mirror.close();
+    }
+  });
 });

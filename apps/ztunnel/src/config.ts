@@ -3,7 +3,7 @@
 // AMBIENT_. Every variable is checked and every bad one reported in one pass, naming the
 // variable and the value; then start-up fails once.
 import { readFileSync } from 'node:fs';
-import { ConfigError, type HostPort, parseHostPort } from '@ambient/telemetry';
+import { ConfigError, EnvReader, type HostPort } from '@ambient/telemetry';
 
 export type ProxyMode = 'shared' | 'dedicated';
 export type CaptureMode = 'none' | 'inpod';
@@ -64,9 +64,10 @@ export function parseDuration(v: string): number | undefined {
 }
 
 export function loadConfig(env: Env = process.env, version = '0.1.0'): Config {
-  const problems: string[] = [];
-  const bad = (name: string, value: string, why: string) =>
-    problems.push(`${name}=${JSON.stringify(value)}: ${why}`);
+  const r = new EnvReader(env);
+  const problems = r.problems;
+  const bad = r.bad.bind(r);
+  const readText = (p: string) => readFileSync(p, 'utf8');
   const str = (name: string, def: string) => env[name] ?? def;
   const bool = (name: string, def: boolean): boolean => {
     const v = env[name];
@@ -76,16 +77,7 @@ export function loadConfig(env: Env = process.env, version = '0.1.0'): Config {
     bad(name, v, 'expected true or false');
     return def;
   };
-  const int = (name: string, def: number, min: number, max: number): number => {
-    const v = env[name];
-    if (v === undefined || v === '') return def;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      bad(name, v, `expected an integer from ${min} to ${max}`);
-      return def;
-    }
-    return n;
-  };
+  const int = r.int.bind(r);
   const duration = (name: string, defMs: number): number => {
     const v = env[name];
     if (v === undefined || v === '') return defMs;
@@ -96,21 +88,8 @@ export function loadConfig(env: Env = process.env, version = '0.1.0'): Config {
     }
     return ms;
   };
-  const hostPort = (name: string, def: string): HostPort => {
-    const v = env[name] ?? def;
-    const parsed = parseHostPort(v);
-    if (!parsed) bad(name, v, 'expected host:port (e.g. 127.0.0.1:15000 or [::]:15020)');
-    return parsed ?? parseHostPort(def)!;
-  };
-  const file = (name: string, path: string | undefined): string | undefined => {
-    if (!path) return undefined;
-    try {
-      return readFileSync(path, 'utf8');
-    } catch (err) {
-      bad(name, path, `cannot read: ${(err as Error).message}`);
-      return undefined;
-    }
-  };
+  const hostPort = r.hostPort.bind(r);
+  const file = (name: string, path: string | undefined) => r.file(name, path, readText);
   const prefixed = (prefix: string): Record<string, string> =>
     Object.fromEntries(
       Object.entries(env)
@@ -149,38 +128,16 @@ export function loadConfig(env: Env = process.env, version = '0.1.0'): Config {
   } else if (env.LOCAL_XDS) {
     localXds = { source: 'LOCAL_XDS', text: env.LOCAL_XDS };
   }
-  const address = (name: string): string | undefined => {
-    const v = env[name];
-    if (v === '') return undefined; // explicitly disabled
-    const a = v ?? defaultControlPlane;
-    const withScheme = /^[a-z]+:\/\//.test(a) ? a : `https://${a}`;
-    if (!/^https?:\/\/[^/]+:\d+\/?$/.test(withScheme)) {
-      bad(name, a, 'expected [http[s]://]host:port');
-      return undefined;
-    }
-    return withScheme.replace(/\/$/, '');
-  };
+  const address = (name: string) => r.controlPlaneAddress(name, defaultControlPlane);
   const xdsAddress = address('XDS_ADDRESS');
   const caAddress = address('CA_ADDRESS');
   const fakeCa = bool('FAKE_CA', false);
-  const rootFor = (name: string, addr: string | undefined): string | undefined => {
-    if (!addr?.startsWith('https://')) return undefined;
-    const v = env[name] ?? './var/run/secrets/istio/root-cert.pem';
-    if (v.includes('-----BEGIN CERTIFICATE-----')) return v;
-    return file(name, v);
-  };
+  const rootFor = (name: string, addr: string | undefined) => r.rootCert(name, addr, readText);
   const xdsRootCert = rootFor('XDS_ROOT_CA', xdsAddress);
   const caRootCert = fakeCa ? undefined : rootFor('CA_ROOT_CA', caAddress);
 
   // AUTH_TOKEN: a file path or a literal token; default: the projected token file.
-  const tokenSource = env.AUTH_TOKEN ?? './var/run/secrets/tokens/istio-token';
-  const authToken = () => {
-    try {
-      return readFileSync(tokenSource, 'utf8').trim();
-    } catch {
-      return env.AUTH_TOKEN && !env.AUTH_TOKEN.includes('/') ? env.AUTH_TOKEN : undefined;
-    }
-  };
+  const authToken = r.authToken(readText);
 
   const grace = env.TERMINATION_GRACE_PERIOD_SECONDS;
   let drainDeadlineMs = 5000;

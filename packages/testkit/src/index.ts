@@ -13,9 +13,13 @@ export { httpLoad, type LoadOptions, type LoadSummary } from './http-load.js';
 export { Lab, labSupported, listNetns } from './lab/lab.js';
 export { type PodManifestOptions, podManifest } from './lab/manifests.js';
 export {
+  allProxiesAcked,
+  applyLabConfig,
+  controllerState,
   type LabControllerOptions,
   type LabWaypointOptions,
   type LabZtunnelOptions,
+  labGetJson,
   startLabController,
   startLabWaypoint,
   startLabZtunnel,

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  allProxiesAcked,
   type Child,
   CONTROL_PLANE_IP,
   Lab,
@@ -352,20 +353,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       await new Promise((r) => setTimeout(r, 100));
     }
     // ...and both ztunnels acknowledged the binding (the controller's /debug/syncz).
-    for (let i = 0; ; i++) {
-      const r = await L.exec(
-        'underlay',
-        process.execPath,
-        [testkitCli, 'http-get', `http://${CONTROL_PLANE_IP}:15014/debug/syncz`],
-        {
-          allowFailure: true,
-        },
-      );
-      const conns =
-        r.code === 0
-          ? (JSON.parse(r.stdout).body as { types: { sentNonce?: string; ackedNonce?: string }[] }[])
-          : [];
-      if (conns.length >= 3 && conns.every((c) => c.types.every((t) => t.sentNonce === t.ackedNonce))) break;
+    for (let i = 0; !(await allProxiesAcked(L, 3)); i++) {
       if (i > 100) throw new Error('the proxies did not acknowledge the waypoint binding in 10 s');
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -3,7 +3,9 @@
 // xDS + CA over TLS on 15012, debug on 15014), and one ztunnel per node inside the node's
 // namespace with in-pod capture, configured — as a DaemonSet would be — with only the
 // controller's address and root certificate.
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { testkitCli } from '../paths.js';
 import type { Child, Supervisor } from '../supervisor.js';
 import type { Lab } from './lab.js';
 import { CONTROL_PLANE_IP } from './plan.js';
@@ -112,4 +114,50 @@ export function startLabWaypoint(sup: Supervisor, lab: Lab, opts: LabWaypointOpt
     ready: { http: 'http://127.0.0.1:15021/healthz/ready' },
     readyTimeoutMs: 30_000,
   });
+}
+
+/** GET a JSON document from inside a lab namespace (the body of testkit http-get). */
+export async function labGetJson<T>(lab: Lab, where: string, url: string): Promise<T> {
+  const res = await lab.exec(where, process.execPath, [testkitCli, 'http-get', url]);
+  return JSON.parse(res.stdout).body as T;
+}
+
+/** The controller's /debug/config (translations counter, warnings). */
+export function controllerState(lab: Lab): Promise<{ translations: number; warnings: string[] }> {
+  return labGetJson(lab, 'underlay', `http://${CONTROL_PLANE_IP}:15014/debug/config`);
+}
+
+/** True when at least `proxies` are connected and every one acknowledged every push. */
+export async function allProxiesAcked(lab: Lab, proxies: number): Promise<boolean> {
+  const conns = await labGetJson<{ types: { sentNonce?: string; ackedNonce?: string }[] }[]>(
+    lab,
+    'underlay',
+    `http://${CONTROL_PLANE_IP}:15014/debug/syncz`,
+  );
+  return conns.length >= proxies && conns.every((c) => c.types.every((t) => t.sentNonce === t.ackedNonce));
+}
+
+/**
+ * Writes (or, with undefined, deletes) `<name>.yaml` in the controller's directory, then waits
+ * until the controller translated it and all `proxies` acknowledged the result.
+ */
+export async function applyLabConfig(
+  lab: Lab,
+  configDir: string,
+  name: string,
+  yaml: string | undefined,
+  opts: { proxies: number; timeoutMs?: number },
+): Promise<void> {
+  const before = (await controllerState(lab)).translations;
+  const file = path.join(configDir, `${name}.yaml`);
+  if (yaml === undefined) rmSync(file, { force: true });
+  else writeFileSync(file, yaml);
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  for (;;) {
+    if ((await controllerState(lab)).translations > before && (await allProxiesAcked(lab, opts.proxies)))
+      return;
+    if (Date.now() > deadline)
+      throw new Error(`config ${name} was not acknowledged by ${opts.proxies} proxies in time`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
