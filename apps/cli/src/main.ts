@@ -72,8 +72,12 @@ for (const [verb, enable] of [
   namespace
     .command(`${verb} <ns>`)
     .option('--dry-run', 'print the kubectl command instead of running it')
-    .action((ns: string, o: { dryRun?: boolean }) => {
-      process.exitCode = namespaceMode(ns, enable, o.dryRun === true);
+    .option(
+      '--config-dir <dir>',
+      "the controller's directory of Kubernetes YAML (files mode) instead of kubectl",
+    )
+    .action((ns: string, o: { dryRun?: boolean; configDir?: string }) => {
+      process.exitCode = namespaceMode(ns, enable, o.dryRun === true, o.configDir);
     });
 }
 
@@ -87,8 +91,19 @@ waypoint
   .option('--for <type>', 'traffic type: service, workload, all or none')
   .option('--enroll-namespace', 'label the namespace istio.io/use-waypoint=<name>')
   .option('--dry-run', 'print the Gateway instead of applying it')
+  .option(
+    '--config-dir <dir>',
+    "the controller's directory of Kubernetes YAML (files mode) instead of kubectl",
+  )
   .action(
-    (o: { namespace: string; name: string; for?: string; enrollNamespace?: boolean; dryRun?: boolean }) => {
+    (o: {
+      namespace: string;
+      name: string;
+      for?: string;
+      enrollNamespace?: boolean;
+      dryRun?: boolean;
+      configDir?: string;
+    }) => {
       process.exitCode = waypointApply({
         ...o,
         enrollNamespace: o.enrollNamespace === true,
@@ -99,14 +114,22 @@ waypoint
 waypoint
   .command('list')
   .option('-n, --namespace <ns>', 'namespace (default: all)')
-  .action((o: { namespace?: string }) => {
-    process.exitCode = waypointList(o.namespace);
+  .option(
+    '--config-dir <dir>',
+    "the controller's directory of Kubernetes YAML (files mode) instead of kubectl",
+  )
+  .action((o: { namespace?: string; configDir?: string }) => {
+    process.exitCode = waypointList(o.namespace, o.configDir);
   });
 waypoint
   .command('delete <name>')
   .requiredOption('-n, --namespace <ns>', 'namespace of the waypoint')
-  .action((name: string, o: { namespace: string }) => {
-    process.exitCode = waypointDelete(o.namespace, name);
+  .option(
+    '--config-dir <dir>',
+    "the controller's directory of Kubernetes YAML (files mode) instead of kubectl",
+  )
+  .action((name: string, o: { namespace: string; configDir?: string }) => {
+    process.exitCode = waypointDelete(o.namespace, name, o.configDir);
   });
 
 program

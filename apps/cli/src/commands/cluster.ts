@@ -3,6 +3,8 @@
 // kubectl to the current cluster, or printed with --dry-run.
 import { spawnSync } from 'node:child_process';
 import { stringify } from 'yaml';
+import { table } from '../output.js';
+import { deleteGateway, listWaypoints, setNamespaceLabel, writeGateway } from './config-dir.js';
 
 export const DATAPLANE_MODE = 'istio.io/dataplane-mode';
 export const USE_WAYPOINT = 'istio.io/use-waypoint';
@@ -47,7 +49,12 @@ function kubectl(args: string[], input?: string): number {
   return res.status ?? 1;
 }
 
-export function namespaceMode(ns: string, enable: boolean, dryRun: boolean): number {
+export function namespaceMode(ns: string, enable: boolean, dryRun: boolean, configDir?: string): number {
+  if (configDir && !dryRun) {
+    const file = setNamespaceLabel(configDir, ns, DATAPLANE_MODE, enable ? 'ambient' : undefined);
+    process.stdout.write(`namespace/${ns} ${enable ? 'labeled' : 'unlabeled'} ${DATAPLANE_MODE} (${file})\n`);
+    return 0;
+  }
   const args = [
     'label',
     'namespace',
@@ -68,9 +75,19 @@ export function waypointApply(o: {
   for?: string;
   enrollNamespace: boolean;
   dryRun: boolean;
+  configDir?: string;
 }): number {
   const gw = waypointGateway(o);
   const yaml = stringify(gw);
+  if (o.configDir && !o.dryRun) {
+    const file = writeGateway(o.configDir, gw, o.namespace, o.name);
+    process.stdout.write(`waypoint ${o.namespace}/${o.name} applied (${file})\n`);
+    if (o.enrollNamespace) {
+      const ns = setNamespaceLabel(o.configDir, o.namespace, USE_WAYPOINT, o.name);
+      process.stdout.write(`namespace/${o.namespace} labeled with "${USE_WAYPOINT}=${o.name}" (${ns})\n`);
+    }
+    return 0;
+  }
   if (o.dryRun) {
     process.stdout.write(yaml);
     if (o.enrollNamespace)
@@ -84,7 +101,11 @@ export function waypointApply(o: {
   return kubectl(['label', 'namespace', o.namespace, `${USE_WAYPOINT}=${o.name}`, '--overwrite']);
 }
 
-export function waypointList(namespace: string | undefined): number {
+export function waypointList(namespace: string | undefined, configDir?: string): number {
+  if (configDir) {
+    process.stdout.write(table(listWaypoints(configDir, namespace)));
+    return 0;
+  }
   return kubectl([
     'get',
     'gateways.gateway.networking.k8s.io',
@@ -94,6 +115,14 @@ export function waypointList(namespace: string | undefined): number {
   ]);
 }
 
-export function waypointDelete(namespace: string, name: string): number {
+export function waypointDelete(namespace: string, name: string, configDir?: string): number {
+  if (configDir) {
+    if (!deleteGateway(configDir, namespace, name)) {
+      process.stderr.write(`no waypoint ${namespace}/${name} written by ambientctl in ${configDir}\n`);
+      return 1;
+    }
+    process.stdout.write(`waypoint ${namespace}/${name} deleted\n`);
+    return 0;
+  }
   return kubectl(['delete', 'gateways.gateway.networking.k8s.io', name, '-n', namespace]);
 }

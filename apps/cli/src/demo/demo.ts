@@ -430,6 +430,8 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   npx ambientctl ztunnel-config certificates --netns ${L.node('node2').netns}
   npx ambientctl proxy-status --netns ${L.plan.underlayNetns} --controller ${CONTROL_PLANE_IP}:15014
   sudo ip netns exec ${L.pod('waypoint').netns} node ${testkitCli} http-get http://127.0.0.1:15000/config_dump
+  npx ambientctl waypoint list --config-dir ${configDir}
+  npx ambientctl analyze -f ${configDir}
   sudo ip netns exec ${L.pod('productpage-v1').netns} node ${testkitCli} http-get http://10.96.0.11:9080/
 Configuration: ${configDir} (edit or add Istio YAML; changes apply within a second)
 Logs: ${path.join(dir, 'logs')}
