@@ -4,7 +4,7 @@
 // runs as the Deployment the controller creates in kube mode would); `waypoint delete` takes
 // it out again.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,6 +124,7 @@ describe.skipIf(!gate.run)('ambientctl on the files-mode controller and the lab'
   afterAll(async () => {
     await sup?.stopAll(3000);
     await lab?.destroy();
+    rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('namespace enable: the pods of shop become HBONE workloads in ztunnel-config', async () => {

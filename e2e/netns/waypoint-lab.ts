@@ -3,7 +3,7 @@
 // `istioctl waypoint apply` writes it and the Deployment's pod as istiod would run it. The
 // controller watches a directory of Kubernetes YAML; scenarios write Istio's documented YAML
 // into it and wait until the ztunnels and the waypoint acknowledged the result.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -265,5 +265,6 @@ export class WaypointLab {
   async stop(): Promise<void> {
     await this.sup?.stopAll(3000);
     await this.lab?.destroy();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -72,4 +72,29 @@ describe('JWT', () => {
     });
     expect(findToken(rule, { authorization: 'Basic xyz' }, new URLSearchParams())).toBeUndefined();
   });
+
+  it('fetches a jwksUri once and keeps the last good keys when the server goes away', async () => {
+    const http = await import('node:http');
+    let fetches = 0;
+    const server = http.createServer((_req, res) => {
+      fetches++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(jwks);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const uri = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/jwks.json`;
+    const remote = { issuer: 'iss', jwksUri: uri };
+    const cache = new JwksCache();
+    expect(await verifyJwt(remote, jwt(good), cache)).toMatchObject({ kind: 'ok' });
+    expect(await verifyJwt(remote, jwt(good, 'ES256'), cache)).toMatchObject({ kind: 'ok' });
+    expect(fetches).toBe(1);
+    await new Promise((r) => server.close(r));
+    expect(await verifyJwt(remote, jwt(good), cache)).toMatchObject({ kind: 'ok' });
+    const unreachable = await verifyJwt(
+      { issuer: 'iss', jwksUri: 'http://127.0.0.1:1/none' },
+      jwt(good),
+      new JwksCache(),
+    );
+    expect(unreachable).toMatchObject({ kind: 'invalid' }); // fail closed: 401, never a pass
+  });
 });
