@@ -442,6 +442,11 @@ const gwHeaderModifier = z.object({
   add: z.array(z.object({ name: z.string(), value: z.string() })).optional(),
   remove: z.array(z.string()).optional(),
 });
+const gwPathModifier = z.object({
+  type: z.enum(['ReplaceFullPath', 'ReplacePrefixMatch']),
+  replaceFullPath: z.string().optional(),
+  replacePrefixMatch: z.string().optional(),
+});
 const gwFilter = z.object({
   type: z.string(),
   requestHeaderModifier: gwHeaderModifier.optional(),
@@ -450,13 +455,7 @@ const gwFilter = z.object({
     .object({
       scheme: z.string().optional(),
       hostname: z.string().optional(),
-      path: z
-        .object({
-          type: z.enum(['ReplaceFullPath', 'ReplacePrefixMatch']),
-          replaceFullPath: z.string().optional(),
-          replacePrefixMatch: z.string().optional(),
-        })
-        .optional(),
+      path: gwPathModifier.optional(),
       port: z.number().int().optional(),
       statusCode: z.number().int().default(302),
     })
@@ -464,13 +463,7 @@ const gwFilter = z.object({
   urlRewrite: z
     .object({
       hostname: z.string().optional(),
-      path: z
-        .object({
-          type: z.enum(['ReplaceFullPath', 'ReplacePrefixMatch']),
-          replaceFullPath: z.string().optional(),
-          replacePrefixMatch: z.string().optional(),
-        })
-        .optional(),
+      path: gwPathModifier.optional(),
     })
     .optional(),
   requestMirror: z
