@@ -291,8 +291,33 @@ export class Router {
       return this.localReply(res, a.httpStatus ?? 503, 'fault filter abort', out, isGrpc);
     }
 
-    // 5. Local actions.
+    // 5. CORS (after authz and faults, as Istio orders the filters): an allowed preflight is
+    // answered here; an actual request from an allowed origin gets the allow headers.
     const action = route.action;
+    const corsHeaders: Headers = {};
+    const cors = action.kind === 'forward' ? action.cors : undefined;
+    const origin = headers.origin;
+    if (cors && origin && cors.allowOrigin(origin)) {
+      const requestedMethod = headers['access-control-request-method'];
+      if (view.method === 'OPTIONS' && requestedMethod) {
+        const h: Record<string, string> = { 'access-control-allow-origin': origin };
+        const methods = cors.allowMethods === '*' ? requestedMethod : cors.allowMethods;
+        const reqHeaders = headers['access-control-request-headers'];
+        const allowHeaders = cors.allowHeaders === '*' ? (reqHeaders ?? '') : cors.allowHeaders;
+        if (methods) h['access-control-allow-methods'] = methods;
+        if (allowHeaders) h['access-control-allow-headers'] = allowHeaders;
+        if (cors.maxAge) h['access-control-max-age'] = cors.maxAge;
+        if (cors.allowCredentials) h['access-control-allow-credentials'] = 'true';
+        res.writeHead(200, h);
+        res.end();
+        return;
+      }
+      corsHeaders['access-control-allow-origin'] = origin;
+      if (cors.allowCredentials) corsHeaders['access-control-allow-credentials'] = 'true';
+      if (cors.exposeHeaders) corsHeaders['access-control-expose-headers'] = cors.exposeHeaders;
+    }
+
+    // 6. Local actions.
     if (action.kind === 'direct') {
       const h: Headers = {};
       applyHeaderOps(h, route.response);
@@ -319,11 +344,11 @@ export class Router {
       return;
     }
 
-    // 6. Forward: the request body is buffered (retries and mirrors replay it).
+    // 7. Forward: the request body is buffered (retries and mirrors replay it).
     const body = await bodyPromise;
     if (body === undefined) return this.localReply(res, 413, 'Payload Too Large', out, isGrpc);
     if (res.destroyed) return;
-    await this.forward(req, res, ds, route, view, headers, body, out, isGrpc);
+    await this.forward(req, res, ds, route, view, headers, body, out, isGrpc, corsHeaders);
   }
 
   private readBody(req: Req): Promise<Buffer | undefined> {
@@ -389,6 +414,7 @@ export class Router {
     body: Buffer,
     out: Outcome,
     isGrpc: boolean,
+    corsHeaders: Headers,
   ): Promise<void> {
     const action = route.action;
     if (action.kind !== 'forward') return;
@@ -409,7 +435,7 @@ export class Router {
     if (path !== view.path) upstreamHeaders['x-envoy-original-path'] = view.path.split('?')[0];
     upstreamHeaders['x-forwarded-proto'] ??= 'http';
     upstreamHeaders['x-request-id'] ??= randomUUID(); // Envoy's format; cached entropy
-    const extraResponse: Headers = {};
+    const extraResponse: Headers = { ...corsHeaders };
     const hash = this.hashOf(action.hash, view, ds, extraResponse);
 
     for (const m of action.mirrors)

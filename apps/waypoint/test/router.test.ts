@@ -225,4 +225,68 @@ describe('waypoint router on loopback', () => {
       mirror.close();
     }
   });
+
+  it('CORS: an allowed preflight is answered locally, others are forwarded; allowed origins get the headers', async () => {
+    const t = new Harness();
+    const app = await startHttpEcho({ port: 0, host: '127.0.0.1', podName: 'app' });
+    t.cluster('app', [app.port]);
+    t.routes([
+      {
+        name: 'cors',
+        match: { prefix: '/' },
+        route: {
+          cluster: 'app',
+          timeout: {},
+          cors: {
+            allowOriginStringMatch: [{ exact: 'https://example.com' }, { suffix: '.example.org' }],
+            allowMethods: 'POST,GET',
+            allowHeaders: 'X-Foo-Bar',
+            exposeHeaders: 'X-Request-Id',
+            maxAge: '86400',
+          },
+        },
+      },
+    ]);
+    const f = await t.front();
+    const request = (method: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+        const req = http.request(
+          { host: '127.0.0.1', port: f.h1, path: '/x', method, headers, agent: false },
+          (res) => {
+            let body = '';
+            res.on('data', (c) => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      const pre = await request('OPTIONS', {
+        origin: 'https://api.example.org',
+        'access-control-request-method': 'POST',
+      });
+      expect(pre.status).toBe(200);
+      expect(pre.body).toBe(''); // answered by the waypoint, not the app
+      expect(pre.headers).toMatchObject({
+        'access-control-allow-origin': 'https://api.example.org',
+        'access-control-allow-methods': 'POST,GET',
+        'access-control-allow-headers': 'X-Foo-Bar',
+        'access-control-max-age': '86400',
+      });
+      const denied = await request('OPTIONS', {
+        origin: 'https://evil.test',
+        'access-control-request-method': 'POST',
+      });
+      expect(JSON.parse(denied.body).method).toBe('OPTIONS'); // forwarded to the app
+      expect(denied.headers['access-control-allow-origin']).toBeUndefined();
+      const actual = await request('GET', { origin: 'https://example.com' });
+      expect(actual.headers['access-control-allow-origin']).toBe('https://example.com');
+      expect(actual.headers['access-control-expose-headers']).toBe('X-Request-Id');
+      expect((await request('GET', {})).headers['access-control-allow-origin']).toBeUndefined();
+    } finally {
+      await t.close();
+      await app.close();
+    }
+  });
 });

@@ -329,7 +329,18 @@ export const VirtualService = obj(
           mirror: destination.optional(),
           mirrorPercentage: percent.optional(),
           mirrors: z.array(z.object({ destination, percentage: percent.optional() })).optional(),
-          corsPolicy: z.record(z.string(), z.unknown()).optional(),
+          corsPolicy: z
+            .object({
+              allowOrigins: z.array(stringMatch).optional(),
+              allowOrigin: strs,
+              allowMethods: strs,
+              allowHeaders: strs,
+              exposeHeaders: strs,
+              maxAge: duration.optional(),
+              allowCredentials: z.boolean().optional(),
+              unmatchedPreflights: z.enum(['UNSPECIFIED', 'FORWARD', 'IGNORE']).optional(),
+            })
+            .optional(),
           headers: headers.optional(),
         }),
       )

@@ -48,6 +48,16 @@ export interface FaultSpec {
   abort?: { httpStatus?: number; grpcStatus?: number; numerator: number; denominator: number };
 }
 
+/** A route's CORS policy (spec §1.12). */
+export interface CorsSpec {
+  allowOrigin(origin: string): boolean;
+  allowMethods: string;
+  allowHeaders: string;
+  exposeHeaders: string;
+  maxAge: string;
+  allowCredentials: boolean;
+}
+
 export type HashSpec =
   | { kind: 'header'; name: string }
   | { kind: 'cookie'; name: string; ttlMs?: number; path?: string }
@@ -67,6 +77,7 @@ export type RouteAction =
       hostRewrite?: string;
       mirrors: { cluster: string; numerator: number; denominator: number }[];
       hash: HashSpec[];
+      cors?: CorsSpec;
     }
   | {
       kind: 'redirect';
@@ -348,6 +359,20 @@ function hashSpecs(hp: readonly envoy.config.route.v3.RouteAction.HashPolicy[]):
   return out;
 }
 
+function corsSpec(c: envoy.config.route.v3.CorsPolicy): CorsSpec {
+  const matchers = c.allowOriginStringMatch.map(stringMatcher);
+  // An exact "*" allows every origin (the matching origin is still echoed, never a literal *).
+  const any = c.allowOriginStringMatch.some((m) => m.matchPattern === 'exact' && m.exact === '*');
+  return {
+    allowOrigin: (o) => any || matchers.some((m) => m(o)),
+    allowMethods: c.allowMethods,
+    allowHeaders: c.allowHeaders,
+    exposeHeaders: c.exposeHeaders,
+    maxAge: c.maxAge,
+    allowCredentials: c.allowCredentials?.value === true,
+  };
+}
+
 const NOT_FOUND_STATUS = [503, 404, 500];
 const REDIRECT_STATUS = [301, 302, 303, 307, 308];
 
@@ -403,6 +428,7 @@ export function compileRouteConfiguration(rc: envoy.config.route.v3.RouteConfigu
                 : 100,
             })),
             hash: hashSpecs(ra.hashPolicy),
+            ...(ra.cors ? { cors: corsSpec(ra.cors) } : {}),
           };
         } else if (r.action === 'redirect' && r.redirect) {
           const rd = r.redirect;

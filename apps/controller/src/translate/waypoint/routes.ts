@@ -143,8 +143,10 @@ export function virtualServiceRoutes(ctx: RouteContext): Route[] | undefined {
         ctx.warn(`${where}: ${field}: ${problem}; rule skipped`);
         continue;
       }
-      if (rule.corsPolicy)
-        ctx.warn(`${where}: ${field}.corsPolicy: CORS is not applied by waypoints yet (ignored)`);
+      if (rule.corsPolicy?.unmatchedPreflights === 'IGNORE')
+        ctx.warn(
+          `${where}: ${field}.corsPolicy.unmatchedPreflights: IGNORE is not supported (FORWARD is used)`,
+        );
       const matches: (VsMatch | undefined)[] = rule.match?.length ? rule.match : [undefined];
       let catchAll = false;
       for (const m of matches) {
@@ -369,6 +371,24 @@ function vsRoute(
     mirrorPolicies.push({ cluster: name, runtimeFraction: { defaultValue: percentage(pct) } });
   }
   if (mirrorPolicies.length) action.requestMirrorPolicies = mirrorPolicies;
+  const cors = rule.corsPolicy;
+  if (cors) {
+    // Spec §1.12: origins as StringMatch (legacy allowOrigin = exact), lists joined with ",".
+    const origins = [
+      ...(cors.allowOrigins ?? [])
+        .map((m) => stringMatcher(m))
+        .filter((m): m is StringMatcher => m !== undefined),
+      ...(cors.allowOrigin ?? []).map((o) => ({ exact: o })),
+    ];
+    action.cors = {
+      allowOriginStringMatch: origins,
+      allowMethods: (cors.allowMethods ?? []).join(','),
+      allowHeaders: (cors.allowHeaders ?? []).join(','),
+      exposeHeaders: (cors.exposeHeaders ?? []).join(','),
+      ...(cors.maxAge ? { maxAge: String(Math.floor(Number(durationOf(cors.maxAge)!.seconds))) } : {}),
+      ...(cors.allowCredentials ? { allowCredentials: { value: true } } : {}),
+    };
+  }
   route.route = action;
 
   const fault = rule.fault;

@@ -283,4 +283,36 @@ spec:
       ]),
     );
   });
+
+  it('corsPolicy (the VirtualService reference example): origins, methods, headers, max age', () => {
+    const t = run(`
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination:
+        host: reviews
+    corsPolicy:
+      allowOrigins:
+      - exact: https://example.com
+      allowMethods:
+      - POST
+      - GET
+      allowCredentials: false
+      allowHeaders:
+      - X-Foo-Bar
+      maxAge: "24h"
+`);
+    expect(t.warnings).toEqual([]);
+    const cors = routesOf(t)[0]!.route!.cors!;
+    expect(cors.allowOriginStringMatch[0]!.exact).toBe('https://example.com');
+    expect(cors.allowMethods).toBe('POST,GET');
+    expect(cors.allowHeaders).toBe('X-Foo-Bar');
+    expect(cors.maxAge).toBe('86400');
+    expect(cors.allowCredentials).toBeNull();
+  });
 });
