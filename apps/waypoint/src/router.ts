@@ -51,6 +51,8 @@ interface Outcome {
   requestPrincipal?: string;
   detail?: string;
   grpcStatus?: string;
+  /** Body bytes sent to the client. */
+  responseBytes: number;
 }
 
 const GRPC_TRAILERS = ['grpc-status', 'grpc-message', 'grpc-status-details-bin'];
@@ -150,25 +152,17 @@ export class Router {
 
   async handle(req: Req, res: Res, ds: Downstream): Promise<void> {
     const started = performance.now();
-    const out: Outcome = { flags: new Set(), attempts: 0 };
+    const out: Outcome = { flags: new Set(), attempts: 0, responseBytes: 0 };
     const isGrpc = String(req.headers['content-type'] ?? '').startsWith('application/grpc');
     let requestBytes = 0;
-    let responseBytes = 0;
     req.on('data', (c: Buffer) => {
       requestBytes += c.length;
     });
-    const w = res as unknown as { write: (...args: unknown[]) => boolean };
-    const origWrite = w.write.bind(res);
-    w.write = (...args: unknown[]) => {
-      const chunk = args[0];
-      if (chunk && typeof chunk !== 'function') responseBytes += Buffer.byteLength(chunk as Buffer);
-      return origWrite(...args);
-    };
     let finished = false;
     const finish = () => {
       if (finished) return;
       finished = true;
-      this.report(req, res, ds, out, isGrpc, performance.now() - started, requestBytes, responseBytes);
+      this.report(req, res, ds, out, isGrpc, performance.now() - started, requestBytes, out.responseBytes);
     };
     res.once('finish', finish);
     res.once('close', () => {
@@ -208,7 +202,6 @@ export class Router {
       headers,
     };
     const qIndex = rawPath.indexOf('?');
-    const query = new URLSearchParams(qIndex < 0 ? '' : rawPath.slice(qIndex + 1));
     const { authz, jwtRules } = state.policiesFor(ds.service);
 
     // 1. JWT authentication.
@@ -217,7 +210,11 @@ export class Router {
       let sawToken = false;
       let failure: string | undefined;
       for (const rule of jwtRules) {
-        const loc = findToken(rule, headers, query);
+        const loc = findToken(
+          rule,
+          headers,
+          new URLSearchParams(qIndex < 0 ? '' : rawPath.slice(qIndex + 1)),
+        );
         if (!loc) continue;
         sawToken = true;
         const r = await verifyJwt(rule, loc.token, this.deps.jwks);
@@ -761,6 +758,7 @@ export class Router {
       res.destroy();
     };
     a.body.on('data', (c: Buffer) => {
+      out.responseBytes += c.length;
       if (!(res as http.ServerResponse).write(c)) {
         a.body.pause();
         res.once('drain', () => a.body.resume());
@@ -866,6 +864,7 @@ export class Router {
       this.grpcReply(res, GRPC_FROM_HTTP[status] ?? 2, body, out, extra);
       return;
     }
+    out.responseBytes += Buffer.byteLength(body);
     res.writeHead(status, {
       'content-type': 'text/plain',
       'content-length': Buffer.byteLength(body),

@@ -60,6 +60,7 @@ export class WaypointState {
   readonly clusters = new Map<string, UpstreamCluster>();
   private readonly pendingEndpoints = new Map<string, envoy.config.endpoint.v3.ClusterLoadAssignment>();
   readonly policies = new Map<string, PolicyEntry>();
+  private readonly policyCache = new Map<string, { authz: CompiledL7Policy[]; jwtRules: JwtRule[] }>();
   /** Problems seen in resources (admin /config_dump shows them). */
   readonly problems: string[] = [];
 
@@ -194,14 +195,26 @@ export class WaypointState {
         .sort((a, b) => a.issuer.localeCompare(b.issuer));
     } else throw new Error(`unknown policy kind ${p.kind}`);
     this.policies.set(name, entry);
+    this.policyCache.clear();
   }
 
   removePolicy(name: string): void {
     this.policies.delete(name);
+    this.policyCache.clear();
   }
 
-  /** Policies that apply to traffic for a service through this waypoint (spec §4.6). */
+  /** Policies that apply to traffic for a service through this waypoint (spec §4.6); cached per service. */
   policiesFor(svc: ServiceInfo): { authz: CompiledL7Policy[]; jwtRules: JwtRule[] } {
+    const key = `${svc.namespace}/${svc.hostname}`;
+    let hit = this.policyCache.get(key);
+    if (!hit) {
+      hit = this.computePolicies(svc);
+      this.policyCache.set(key, hit);
+    }
+    return hit;
+  }
+
+  private computePolicies(svc: ServiceInfo): { authz: CompiledL7Policy[]; jwtRules: JwtRule[] } {
     const mine = new Set([
       `Gateway/${this.self.namespace}/${this.self.gatewayName}`,
       'GatewayClass/istio-waypoint',
