@@ -87,7 +87,6 @@ const router = new Router({
   jwks: new JwksCache(),
   maxRequestBytes: 1 << 20,
   accessLog: false,
-  selfPrincipal: 'cluster.local/ns/default/sa/waypoint',
 });
 const ds = {
   service: {

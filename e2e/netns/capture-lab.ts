@@ -136,11 +136,8 @@ export class CaptureLab {
     return { ok: true as const, ...parsed };
   }
 
-  async logLines(node: string): Promise<Record<string, unknown>[]> {
-    return (await this.ztunnels.get(node)!.output())
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  logLines(node: string): Promise<Record<string, unknown>[]> {
+    return this.ztunnels.get(node)!.jsonLogs();
   }
 
   async stop(): Promise<void> {

@@ -255,11 +255,8 @@ export class WaypointLab {
     return JSON.parse(res.stdout).body as string;
   }
 
-  async waypointLog(): Promise<Record<string, unknown>[]> {
-    return (await this.waypoint.output())
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  waypointLog(): Promise<Record<string, unknown>[]> {
+    return this.waypoint.jsonLogs();
   }
 
   async stop(): Promise<void> {

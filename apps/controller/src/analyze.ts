@@ -23,7 +23,8 @@ function finding(level: Finding['level'], text: string): Finding {
   return m ? { level, object: m[1]!, message: m[2]! } : { level, object: '-', message: text };
 }
 
-function yamlFiles(dir: string): string[] {
+/** Every `.yaml`/`.yml` file below `dir`, sorted (what files mode and analyze read). */
+export function yamlFiles(dir: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir).sort()) {
     const full = path.join(dir, name);

@@ -152,6 +152,20 @@ export function renderWaypoint(
 /** Applies the waypoint objects of every `istio-waypoint` Gateway (kube mode). */
 export class WaypointDeployer {
   private applied = new Map<string, string>();
+  private clientPromise?: Promise<{
+    api: import('@kubernetes/client-node').KubernetesObjectApi;
+    k8s: typeof import('@kubernetes/client-node');
+  }>;
+
+  /** The API client, made once (kubeconfig read once, not on every translation). */
+  private client() {
+    this.clientPromise ??= import('@kubernetes/client-node').then((k8s) => {
+      const kc = new k8s.KubeConfig();
+      kc.loadFromDefault();
+      return { api: k8s.KubernetesObjectApi.makeApiClient(kc), k8s };
+    });
+    return this.clientPromise;
+  }
 
   constructor(
     private readonly o: WaypointDeployOptions,
@@ -159,10 +173,7 @@ export class WaypointDeployer {
   ) {}
 
   async reconcile(gateways: ObjectOf<'Gateway'>[], rootPem: string): Promise<void> {
-    const k8s = await import('@kubernetes/client-node');
-    const kc = new k8s.KubeConfig();
-    kc.loadFromDefault();
-    const api = k8s.KubernetesObjectApi.makeApiClient(kc);
+    const { api, k8s } = await this.client();
     for (const gw of gateways.filter((g) => g.spec.gatewayClassName === 'istio-waypoint')) {
       const objects = renderWaypoint(gw, rootPem, this.o);
       const key = `${nsOf(gw)}/${gw.metadata.name}`;

@@ -16,7 +16,6 @@ import {
   serverSecureContextOptions,
   serverTlsOptions,
 } from '@ambient/mtls';
-import { compileL7Policy, type L7PolicySpec } from '@ambient/policy';
 import {
   type ambient,
   Cluster,
@@ -126,7 +125,6 @@ export class Waypoint {
       jwks: new JwksCache(),
       maxRequestBytes: c.maxRequestBytes,
       accessLog: c.accessLog,
-      selfPrincipal: this.identity.toString(),
     });
 
     this.h1.on('request', (req, res) => {
@@ -274,15 +272,12 @@ export class Waypoint {
     });
     const policyType = resourceType(WaypointPolicy, {
       nameOf: (p) => `${p.kind}/${p.namespace}/${p.name}`,
-      validate: (p) => {
-        if (p.kind === 'AuthorizationPolicy') {
-          const spec = p.spec ? structToPlain(p.spec) : {};
-          compileL7Policy(p.name, p.namespace, spec as L7PolicySpec);
-          return undefined;
-        }
-        if (p.kind === 'RequestAuthentication') return undefined;
-        return `unknown policy kind ${p.kind}`;
-      },
+      // Compiling never fails (bad values become problems, shown in /config_dump): only the kind
+      // can make a policy unusable. The state compiles it once, on update.
+      validate: (p) =>
+        p.kind === 'AuthorizationPolicy' || p.kind === 'RequestAuthentication'
+          ? undefined
+          : `unknown policy kind ${p.kind}`,
     });
     const client = new XdsClient({
       address: c.xdsAddress,

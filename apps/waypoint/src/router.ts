@@ -119,8 +119,6 @@ export interface RouterDeps {
   jwks: JwksCache;
   maxRequestBytes: number;
   accessLog: boolean;
-  /** The waypoint's own principal (connection_security_policy, logs). */
-  selfPrincipal: string;
   random?: () => number;
 }
 
@@ -387,9 +385,7 @@ export class Router {
         key = new URLSearchParams(q < 0 ? '' : view.path.slice(q + 1)).get(s.name) ?? undefined;
       } else {
         const cookies = view.headers.cookie ?? '';
-        key = new RegExp(`(?:^|;\\s*)${s.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}=([^;]*)`).exec(
-          cookies,
-        )?.[1];
+        key = s.pattern.exec(cookies)?.[1];
         if (key === undefined && s.ttlMs !== undefined) {
           key = randomBytes(8).toString('hex');
           setCookie['set-cookie'] =

@@ -38,7 +38,6 @@ export interface PolicyEntry {
   key: string;
   namespace: string;
   targets: string[];
-  created: string;
   authz?: CompiledL7Policy;
   jwtRules?: JwtRule[];
 }
@@ -185,7 +184,6 @@ export class WaypointState {
       key: name,
       namespace: p.namespace,
       targets: p.targets,
-      created: p.creationTimestamp,
     };
     if (p.kind === 'AuthorizationPolicy') {
       entry.authz = compileL7Policy(p.name, p.namespace, spec as L7PolicySpec);

@@ -70,7 +70,6 @@ export class Harness {
     jwks: new JwksCache(),
     maxRequestBytes: 1024 * 1024,
     accessLog: false,
-    selfPrincipal: 'cluster.local/ns/test/sa/waypoint',
   });
   private servers: (http.Server | http2.Http2Server)[] = [];
   readonly ds: Omit<Downstream, 'http2'> = {

@@ -108,3 +108,40 @@ export class EnvReader {
     if (this.problems.length > 0) throw new ConfigError(this.problems);
   }
 }
+
+/**
+ * A binary's `main`: load the configuration (a ConfigError prints every problem and exits 2),
+ * start, and on SIGTERM/SIGINT call the returned stop once, then exit 0. A start-up failure
+ * exits 1 with its message.
+ */
+export function runMain<C>(
+  name: string,
+  load: () => C,
+  start: (config: C) => Promise<(signal: string) => Promise<void>>,
+): void {
+  const main = async () => {
+    let config: C;
+    try {
+      config = load();
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        console.error(`${name}: ${err.message}`);
+        process.exit(2);
+      }
+      throw err;
+    }
+    const stop = await start(config);
+    let stopping = false;
+    const shutdown = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      void stop(signal).then(() => process.exit(0));
+    };
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', () => shutdown('SIGINT'));
+  };
+  main().catch((err: Error) => {
+    console.error(`${name}: failed to start: ${err.message}`);
+    process.exit(1);
+  });
+}

@@ -3,7 +3,7 @@
 export type { Logger } from 'pino';
 export { Counter, Gauge, Histogram, Registry } from 'prom-client';
 export { AccessLog, type AccessLogEntry, createLogger, type LoggerOptions } from './access-log.js';
-export { ConfigError, EnvReader, type HostPort, parseHostPort } from './config-env.js';
+export { ConfigError, EnvReader, type HostPort, parseHostPort, runMain } from './config-env.js';
 export {
   ENVOY_BUCKETS,
   HTTP_LABELS,

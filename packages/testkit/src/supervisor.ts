@@ -59,6 +59,14 @@ export class Child {
     return readFile(this.logFile, 'utf8').catch(() => '');
   }
 
+  /** The JSON log lines the process printed (pino), parsed; other lines skipped. */
+  async jsonLogs(): Promise<Record<string, string | number>[]> {
+    return (await this.output())
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, string | number>);
+  }
+
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
   async stop(graceMs = 5000): Promise<void> {
     if (!this.running) return;

@@ -3,19 +3,10 @@
 // a label set on the Namespace object where it is defined (comments and the other documents
 // of the file kept), a Gateway written to its own file. The controller picks the change up
 // within its debounce.
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { yamlFiles } from '@ambient/controller/analyze';
 import { type Document, parseAllDocuments, stringify } from 'yaml';
-
-function yamlFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const full = path.join(dir, name);
-    if (statSync(full).isDirectory()) out.push(...yamlFiles(full));
-    else if (/\.ya?ml$/.test(name)) out.push(full);
-  }
-  return out;
-}
 
 function findObject(
   dir: string,

@@ -28,6 +28,7 @@ import {
   startLabZtunnel,
   testkitCli,
 } from '@ambient/testkit';
+import { setNamespaceLabel } from '../commands/config-dir.js';
 import { table } from '../output.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
@@ -206,11 +207,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       if (r.code !== 0) return undefined;
       return JSON.parse(r.stdout) as { status: number; body: { pod: string; source: { address: string } } };
     };
-    const logs = async (node: string) =>
-      (await ztunnels[node]!.output())
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, string | number>);
+    const logs = (node: string) => ztunnels[node]!.jsonLogs();
     const applied = async (file: string) => {
       copyFileSync(path.join(EXAMPLES, 'steps', file), path.join(configDir, file));
       await new Promise((r) => setTimeout(r, 1500));
@@ -329,13 +326,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     console.log(
       '   applying examples/demo/steps/l7-routing.yaml (reviews canary 90/10 + fault rule, details retries)',
     );
-    writeFileSync(
-      path.join(configDir, 'namespaces.yaml'),
-      readFileSync(path.join(EXAMPLES, 'namespaces.yaml'), 'utf8').replace(
-        'istio.io/dataplane-mode: ambient',
-        'istio.io/dataplane-mode: ambient\n    istio.io/use-waypoint: waypoint',
-      ),
-    );
+    setNamespaceLabel(configDir, 'bookinfo', 'istio.io/use-waypoint', 'waypoint');
     copyFileSync(path.join(EXAMPLES, 'steps', 'l7-routing.yaml'), path.join(configDir, 'l7-routing.yaml'));
     const wpJson = async (url: string) => {
       const r = await L.exec('waypoint', process.execPath, [testkitCli, 'http-get', url], {
@@ -375,11 +366,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     const faults = await load('http://10.96.0.11:9080/', 100, { 'x-demo-fault': 'abort' });
     console.log(`   fault rule (abort 50 % with 503), 100 calls: status ${fmt(faults.statuses)}`);
     const details = await load('http://10.96.0.13:9080/', 20, {}, 1);
-    const access = (await waypoint.output())
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, string | number>)
-      .filter((l) => l.scope === 'access');
+    const access = (await waypoint.jsonLogs()).filter((l) => l.scope === 'access');
     const retried = access.filter(
       (l) => l['dst.service'] === 'details.bookinfo.svc.cluster.local' && Number(l.attempts) > 1,
     );

@@ -60,7 +60,7 @@ export interface CorsSpec {
 
 export type HashSpec =
   | { kind: 'header'; name: string }
-  | { kind: 'cookie'; name: string; ttlMs?: number; path?: string }
+  | { kind: 'cookie'; name: string; pattern: RegExp; ttlMs?: number; path?: string }
   | { kind: 'sourceIp' }
   | { kind: 'query'; name: string };
 
@@ -350,6 +350,8 @@ function hashSpecs(hp: readonly envoy.config.route.v3.RouteAction.HashPolicy[]):
       out.push({
         kind: 'cookie',
         name: h.cookie.name,
+        // The cookie's value in a Cookie header, compiled once per route.
+        pattern: new RegExp(`(?:^|;\\s*)${h.cookie.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}=([^;]*)`),
         ...(ttl !== undefined ? { ttlMs: ttl } : {}),
         ...(h.cookie.path ? { path: h.cookie.path } : {}),
       });

@@ -77,6 +77,8 @@ export class UpstreamCluster {
   subset = '';
   private rr = 0;
   private ring: { hash: number; ep: Endpoint }[] = [];
+  /** The endpoints the ring was built for (panic mode and ejections change the pool). */
+  private ringKeys = '';
   private ringSize = 1024;
   /** Stats, as Envoy's upstream_rq_* / upstream_cx_* counters. */
   readonly stats = { activeRequests: 0, pendingRequests: 0, activeRetries: 0, overflows: 0, connections: 0 };
@@ -228,14 +230,14 @@ export class UpstreamCluster {
 
   private ringPick(pool: Endpoint[], hash: number): Endpoint {
     const keys = pool.map((e) => e.key).join(',');
-    if (this.ring.length === 0 || (this.ring as unknown as { keys?: string }).keys !== keys) {
+    if (this.ring.length === 0 || this.ringKeys !== keys) {
       const per = Math.ceil(this.ringSize / pool.length);
       const ring: { hash: number; ep: Endpoint }[] = [];
       for (const ep of pool)
         for (let i = 0; i < per; i++)
           ring.push({ hash: createHash('md5').update(`${ep.key}_${i}`).digest().readUInt32BE(0), ep });
       ring.sort((x, y) => x.hash - y.hash);
-      (ring as unknown as { keys?: string }).keys = keys;
+      this.ringKeys = keys;
       this.ring = ring;
     }
     const h = hash >>> 0;

@@ -47,6 +47,20 @@ function targetsOf(
   return out;
 }
 
+function waypointPolicy(
+  o: ObjectOf<'AuthorizationPolicy'> | ObjectOf<'RequestAuthentication'>,
+  targets: string[],
+): WaypointPolicy {
+  return {
+    kind: o.kind,
+    namespace: nsOf(o),
+    name: o.metadata.name,
+    targets,
+    spec: structFromPlain(o.spec as Record<string, unknown>),
+    creationTimestamp: o.metadata.creationTimestamp ?? '',
+  };
+}
+
 export function translateWaypointPolicies(
   objects: {
     AuthorizationPolicy: ObjectOf<'AuthorizationPolicy'>[];
@@ -75,14 +89,7 @@ export function translateWaypointPolicies(
     for (const problem of compiled.problems) warn(`${where}: ${problem}`);
     const targets = targetsOf(p, idx, opts, warn);
     if (targets.length === 0) continue;
-    out.set(`AuthorizationPolicy/${ns}/${p.metadata.name}`, {
-      kind: 'AuthorizationPolicy',
-      namespace: ns,
-      name: p.metadata.name,
-      targets,
-      spec: structFromPlain(p.spec as Record<string, unknown>),
-      creationTimestamp: p.metadata.creationTimestamp ?? '',
-    });
+    out.set(`AuthorizationPolicy/${ns}/${p.metadata.name}`, waypointPolicy(p, targets));
   }
   for (const ra of objects.RequestAuthentication ?? []) {
     const ns = nsOf(ra);
@@ -121,14 +128,7 @@ export function translateWaypointPolicies(
     }
     const targets = targetsOf(ra, idx, opts, warn);
     if (targets.length === 0) continue;
-    out.set(`RequestAuthentication/${ns}/${ra.metadata.name}`, {
-      kind: 'RequestAuthentication',
-      namespace: ns,
-      name: ra.metadata.name,
-      targets,
-      spec: structFromPlain(ra.spec as Record<string, unknown>),
-      creationTimestamp: ra.metadata.creationTimestamp ?? '',
-    });
+    out.set(`RequestAuthentication/${ns}/${ra.metadata.name}`, waypointPolicy(ra, targets));
   }
   return out;
 }
