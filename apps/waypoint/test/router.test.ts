@@ -289,4 +289,44 @@ describe('waypoint router on loopback', () => {
       await app.close();
     }
   });
+
+  it('a per-try timeout is retried only when retryOn has 5xx, gateway-error or reset', async () => {
+    const t = new Harness();
+    const slow = await startHttpEcho({ port: 0, host: '127.0.0.1', podName: 'slow', delayMs: 1000 });
+    t.cluster('slow', [slow.port]);
+    const perTry = (retryOn: string) => ({
+      retryOn,
+      numRetries: { value: 1 },
+      perTryTimeout: { nanos: 200_000_000 },
+    });
+    t.routes([
+      {
+        name: 'retried',
+        match: { prefix: '/5xx' },
+        route: { cluster: 'slow', timeout: {}, retryPolicy: perTry('5xx') },
+      },
+      {
+        name: 'not',
+        match: { prefix: '/cf' },
+        route: { cluster: 'slow', timeout: {}, retryPolicy: perTry('connect-failure') },
+      },
+    ]);
+    const f = await t.front();
+    const timed = async (path: string) => {
+      const t0 = Date.now();
+      const r = await get(f.h1, path);
+      return { status: r.status, ms: Date.now() - t0 };
+    };
+    try {
+      const retried = await timed('/5xx');
+      expect(retried.status).toBe(504);
+      expect(retried.ms).toBeGreaterThanOrEqual(400); // two tries of 200 ms
+      const once = await timed('/cf');
+      expect(once.status).toBe(504);
+      expect(once.ms).toBeLessThan(400);
+    } finally {
+      await t.close();
+      await slow.close();
+    }
+  });
 });
