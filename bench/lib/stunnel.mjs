@@ -2,7 +2,7 @@
 // with EC P-256 certificates from one of our CAs so both sides verify each other's chain.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createCsr, generateEcKey, Identity } from '@ambient/mtls';
+import { issueBenchCert } from './certs.mjs';
 
 /**
  * Starts the pair. `services` are [name, accept, connect] per side; each side may run in a
@@ -10,16 +10,10 @@ import { createCsr, generateEcKey, Identity } from '@ambient/mtls';
  */
 export async function startStunnelPair(sup, { dir, ca, client, server }) {
   mkdirSync(dir, { recursive: true });
-  for (const name of ['client', 'server']) {
-    const key = generateEcKey();
-    const id = Identity.parse(`spiffe://cluster.local/ns/bench/sa/stunnel-${name}`);
-    writeFileSync(
-      path.join(dir, `${name}.pem`),
-      ca.sign(createCsr(id.toString(), key), id).slice(0, -1).join(''),
-    );
-    writeFileSync(path.join(dir, `${name}-key.pem`), key.privateKeyPem);
-  }
-  writeFileSync(path.join(dir, 'root.pem'), ca.rootPem);
+  const certs = {
+    client: issueBenchCert(ca, dir, 'stunnel-client'),
+    server: issueBenchCert(ca, dir, 'stunnel-server'),
+  };
   const start = async (name, side) => {
     const conf = [
       'foreground = yes',
@@ -30,9 +24,9 @@ export async function startStunnelPair(sup, { dir, ca, client, server }) {
         `client = ${name === 'client' ? 'yes' : 'no'}`,
         `accept = ${accept}`,
         `connect = ${connect}`,
-        `cert = ${dir}/${name}.pem`,
-        `key = ${dir}/${name}-key.pem`,
-        `CAfile = ${dir}/root.pem`,
+        `cert = ${certs[name].files.cert}`,
+        `key = ${certs[name].files.key}`,
+        `CAfile = ${certs[name].files.root}`,
         'verifyChain = yes',
         'sslVersionMin = TLSv1.3',
         'sslVersionMax = TLSv1.3',

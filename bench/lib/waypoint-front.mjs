@@ -1,27 +1,48 @@
 // Our waypoint's L7 path in a process of its own, for the L7 benchmark: the real Router,
-// WaypointState and upstream pools from apps/waypoint, with an HTTP/1.1 front door instead
-// of the HBONE listener and plain TCP upstream — the same work nginx and haproxy do in the
-// "plain" rows. Usage: node waypoint-front.mjs <listenPort> <backendPort>
+// WaypointState, upstream pools and connector from apps/waypoint, configured as the controller
+// configures a service with no VirtualService.
+//   node waypoint-front.mjs <listenPort> <backendPort>
+//     plain: an HTTP/1.1 listener in front and plain TCP to 127.0.0.1:<backendPort> — the
+//     work nginx and haproxy do in the "plain" rows;
+//   node waypoint-front.mjs <listenPort> <backendPort> --hbone <certDir> <backendIp> <backendHbonePort>
+//     the waypoint as deployed: the HBONE listener (mutual TLS 1.3, HTTP/2 CONNECT) and the
+//     same HTTP front as app.ts in, HBONE tunnels out to the backend's ztunnel-side listener.
 import http from 'node:http';
-import net from 'node:net';
+import { HbonePool, HboneServer } from '@ambient/hbone';
+import { clientTlsOptions, serverTlsOptions } from '@ambient/mtls';
 import { Cluster, ClusterLoadAssignment, RouteConfiguration } from '@ambient/proto';
 import { createLogger, HttpMetrics, Registry } from '@ambient/telemetry';
+import { HttpFront } from '../../apps/waypoint/dist/downstream.js';
 import { JwksCache } from '../../apps/waypoint/dist/filters/jwt.js';
 import { Router } from '../../apps/waypoint/dist/router.js';
 import { WaypointState } from '../../apps/waypoint/dist/state.js';
+import { connectEndpoint } from '../../apps/waypoint/dist/upstream/connect.js';
+import { loadBenchCert } from './certs.mjs';
 
-const [listenPort, backendPort] = process.argv.slice(2).map(Number);
+const [listenPort, backendPort] = process.argv.slice(2, 4).map(Number);
+const hboneArg = process.argv.indexOf('--hbone');
+const hbone =
+  hboneArg > 0
+    ? {
+        certDir: process.argv[hboneArg + 1],
+        backendIp: process.argv[hboneArg + 2],
+        backendPort: Number(process.argv[hboneArg + 3]),
+      }
+    : undefined;
+const cert = hbone ? loadBenchCert(hbone.certDir, 'waypoint') : undefined;
+const pool = cert
+  ? new HbonePool({ tlsFor: (key) => clientTlsOptions(cert, key.dstIdentities), idleTimeoutMs: 60_000 })
+  : undefined;
 const HOST = 'bench.default.svc.cluster.local';
 const NAME = `inbound-vip|9080|http|${HOST}`;
 const state = new WaypointState(
   { namespace: 'default', gatewayName: 'waypoint', domainSuffix: 'cluster.local' },
-  (ep) =>
-    new Promise((resolve, reject) => {
-      const s = net.connect(ep.port, ep.ip);
-      s.setNoDelay(true);
-      s.once('connect', () => resolve(s));
-      s.once('error', reject);
-    }),
+  (ep, cluster) =>
+    connectEndpoint(
+      { pool, identity: cert?.identity.toString() ?? '', hbonePort: hbone?.backendPort },
+      ep,
+      cluster.connectTimeoutMs,
+    ),
   () => {},
 );
 // What the controller sends for a service with no VirtualService: the default route, Istio's
@@ -72,8 +93,25 @@ state.upsertEndpoints(
       {
         lbEndpoints: [
           {
-            endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: backendPort } } },
+            endpoint: {
+              address: {
+                socketAddress: { address: hbone?.backendIp ?? '127.0.0.1', portValue: backendPort },
+              },
+            },
             healthStatus: 1,
+            // As the controller marks a pod in the mesh: its identity, and HBONE to its ztunnel.
+            ...(hbone
+              ? {
+                  metadata: {
+                    filterMetadata: {
+                      istio: {
+                        fields: { identity: { stringValue: 'spiffe://cluster.local/ns/bench/sa/backend' } },
+                      },
+                      'envoy.transport_socket_match': { fields: { tunnel: { stringValue: 'http' } } },
+                    },
+                  },
+                }
+              : {}),
           },
         ],
       },
@@ -102,9 +140,24 @@ const ds = {
   sourceIp: '127.0.0.1',
   http2: false,
 };
-const server = http.createServer(
-  { keepAliveTimeout: 60_000 },
-  (req, res) => void router.handle(req, res, ds),
-);
-server.listen(listenPort, '127.0.0.1', () => console.log(`waypoint-front listening on ${listenPort}`));
+if (hbone) {
+  const front = new HttpFront(router);
+  const { http2: _h2, ...base } = ds;
+  const server = new HboneServer({
+    tls: serverTlsOptions(cert),
+    trustDomain: 'cluster.local',
+    handler: async (req) => ({
+      status: 200,
+      serve: (stream) => front.serve(stream, { ...base, principal: req.peerIdentity.toString().slice(9) }),
+    }),
+  });
+  await server.listen({ host: '127.0.0.1', port: listenPort });
+  console.log(`waypoint-front (HBONE) listening on ${listenPort}`);
+} else {
+  const server = http.createServer(
+    { keepAliveTimeout: 60_000 },
+    (req, res) => void router.handle(req, res, ds),
+  );
+  server.listen(listenPort, '127.0.0.1', () => console.log(`waypoint-front listening on ${listenPort}`));
+}
 process.on('SIGTERM', () => process.exit(0)); // lets --cpu-prof write its profile

@@ -3,9 +3,6 @@
 // 15008 (the CONNECT authority — service VIP:port — selects the service; HTTP/1.1 or HTTP/2
 // is served from inside the tunnel), the router, and the admin (15000), stats (15020) and
 // readiness (15021) servers. Shared spec waypoint.md §0; ztunnel.md §1 for HBONE.
-import http from 'node:http';
-import http2 from 'node:http2';
-import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HbonePool, HboneServer } from '@ambient/hbone';
 import {
@@ -23,7 +20,6 @@ import {
   type envoy,
   type istio,
   RouteConfiguration,
-  structToPlain,
   TypeUrl,
   WaypointPolicy,
 } from '@ambient/proto';
@@ -41,14 +37,13 @@ import {
 } from '@ambient/telemetry';
 import { istioTypes, resourceType, XdsClient } from '@ambient/xds';
 import type { Config } from './config.js';
+import { HttpFront } from './downstream.js';
 import { JwksCache } from './filters/jwt.js';
-import { type Downstream, Router } from './router.js';
+import { Router } from './router.js';
 import { compileRouteConfiguration } from './routing/routes.js';
 import { WaypointState } from './state.js';
 import type { Endpoint, UpstreamCluster } from './upstream/cluster.js';
-import { asPlainDuplex } from './upstream/duplex.js';
-
-const HTTP2_PREFACE = 'PRI * HTTP/2.0';
+import { connectEndpoint } from './upstream/connect.js';
 
 export class Waypoint {
   readonly logger: Logger;
@@ -61,8 +56,7 @@ export class Waypoint {
   private hbone!: HboneServer;
   private xds!: XdsClient;
   private router!: Router;
-  private readonly contexts = new WeakMap<object, Downstream>();
-  private readonly h1 = http.createServer({ keepAliveTimeout: 60_000 });
+  private front!: HttpFront;
   private servers: BoundServer[] = [];
   readonly identity: Identity;
   ports: { hbone?: number; admin?: number; stats?: number; readiness?: number } = {};
@@ -127,15 +121,7 @@ export class Waypoint {
       accessLog: c.accessLog,
     });
 
-    this.h1.on('request', (req, res) => {
-      const ds = this.contexts.get(req.socket);
-      if (!ds) {
-        res.writeHead(500).end();
-        return;
-      }
-      void this.router.handle(req, res, ds);
-    });
-    this.h1.on('clientError', (_err, socket) => socket.destroy());
+    this.front = new HttpFront(this.router);
 
     this.hbone = new HboneServer({
       tls: serverTlsOptions(cert),
@@ -166,7 +152,7 @@ export class Waypoint {
           if (!cluster || !ep) return { status: 503, reason: 'no healthy upstream' };
           return { status: 200, serve: (stream) => this.serveTcp(stream, cluster, ep) };
         }
-        return { status: 200, serve: (stream) => this.serveHttp(stream, base) };
+        return { status: 200, serve: (stream) => this.front.serve(stream, base) };
       },
       onConnectionError: (err, remote) =>
         this.logger.warn({ 'src.addr': remote, error: err.message }, 'connection failed'),
@@ -197,28 +183,6 @@ export class Waypoint {
     );
   }
 
-  private serveHttp(stream: Duplex, base: Omit<Downstream, 'http2'>): void {
-    stream.on('error', () => {});
-    const onFirst = () => {
-      const first: Buffer | null = stream.read();
-      if (first === null) return void stream.once('readable', onFirst);
-      stream.unshift(first);
-      if (first.subarray(0, HTTP2_PREFACE.length).toString('latin1') === HTTP2_PREFACE) {
-        // One HTTP/2 server per tunnel: its sessions know their context by closure.
-        const ds: Downstream = { ...base, http2: true };
-        const server = http2.createServer({ settings: { initialWindowSize: 4 * 1024 * 1024 } });
-        server.on('request', (req, res) => void this.router.handle(req, res, ds));
-        server.on('sessionError', () => {});
-        server.emit('connection', stream);
-      } else {
-        const plain = asPlainDuplex(stream);
-        this.contexts.set(plain, { ...base, http2: false });
-        this.h1.emit('connection', plain);
-      }
-    };
-    onFirst();
-  }
-
   private serveTcp(stream: Duplex, cluster: UpstreamCluster, ep: Endpoint): void {
     stream.on('error', () => {});
     cluster.openTunnel(ep).then(
@@ -234,26 +198,12 @@ export class Waypoint {
   }
 
   /** A tunnel to an endpoint: HBONE to its ztunnel (pod in the mesh) or plain TCP. */
-  private async connectUpstream(ep: Endpoint, cluster: UpstreamCluster): Promise<Duplex> {
-    if (ep.hbone && ep.identity) {
-      return this.pool.connect(
-        { srcIdentity: this.identity.toString(), dstIdentities: [ep.identity], dstIp: ep.ip, dstPort: 15008 },
-        { authority: `${ep.ip}:${ep.port}` },
-      );
-    }
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ host: ep.ip, port: ep.port });
-      const timer = setTimeout(() => s.destroy(new Error('connect timeout')), cluster.connectTimeoutMs);
-      s.once('connect', () => {
-        clearTimeout(timer);
-        s.setNoDelay(true);
-        resolve(s);
-      });
-      s.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
+  private connectUpstream(ep: Endpoint, cluster: UpstreamCluster): Promise<Duplex> {
+    return connectEndpoint(
+      { pool: this.pool, identity: this.identity.toString() },
+      ep,
+      cluster.connectTimeoutMs,
+    );
   }
 
   private startXds(xdsTask: () => void): XdsClient {
