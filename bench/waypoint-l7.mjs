@@ -10,9 +10,12 @@
 //           listener — the same cryptographic work, plus HBONE's HTTP/2 framing.
 // Then the added p99 at 1,000 requests/s over direct. Each proxy is loaded alone while
 // measured; rounds alternate; medians of the rounds with min–max.
-//   node bench/waypoint-l7.mjs [--quick]
+//   node bench/waypoint-l7.mjs [--quick] [--only <text>] [--cpu-prof]
+// --only <text>: only the cases whose name contains it (e.g. "ours (mTLS)").
+// --cpu-prof: our processes write V8 CPU profiles to bench/results/profiles/ (summarise one
+// with `node bench/lib/profile-top.mjs <file>`).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -30,6 +33,10 @@ const ROUNDS = quick ? 1 : 3;
 const SECONDS = quick ? 2 : 5;
 const WARMUP_SECONDS = quick ? 1 : 2;
 const CONNS = 32;
+const onlyArg = process.argv.indexOf('--only');
+const only = onlyArg > 0 ? process.argv[onlyArg + 1] : undefined;
+const PROFILE_DIR = path.join(here, 'results', 'profiles');
+const nodeFlags = process.argv.includes('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
 const say = (m) => console.log(`[waypoint-l7] ${m}`);
 const BACKEND = { plain: 18080, tls: 18090, hboneIp: '127.0.0.2', hbone: 18091 };
 const VIP = '10.96.0.1:9080'; // the service the waypoint front serves (any authority goes to it)
@@ -204,7 +211,7 @@ async function main() {
       name: 'ours',
       mode: 'plain',
       port: 18081,
-      cmd: [process.execPath, [front, '18081', String(BACKEND.plain)]],
+      cmd: [process.execPath, [...nodeFlags, front, '18081', String(BACKEND.plain)]],
     },
     { name: 'nginx', mode: 'plain', port: 18082, cmd: ['nginx', nginxConf('nginx-plain', 18082)] },
     { name: 'haproxy', mode: 'plain', port: 18083, cmd: ['haproxy', haproxyConf('haproxy-plain', 18083)] },
@@ -214,7 +221,16 @@ async function main() {
       port: 18084,
       cmd: [
         process.execPath,
-        [front, '18084', String(BACKEND.plain), '--hbone', dir, BACKEND.hboneIp, String(BACKEND.hbone)],
+        [
+          ...nodeFlags,
+          front,
+          '18084',
+          String(BACKEND.plain),
+          '--hbone',
+          dir,
+          BACKEND.hboneIp,
+          String(BACKEND.hbone),
+        ],
       ],
       connect: () =>
         hbonePool.connect(
@@ -234,9 +250,10 @@ async function main() {
       port: 18086,
       cmd: ['haproxy', haproxyConf('haproxy-mtls', 18086, certs.haproxy)],
     },
-  ].filter((c) => have(c.cmd[0]) || c.cmd[0] === process.execPath);
+  ]
+    .map((c) => ({ ...c, key: `${c.name} (${c.mode})` }))
+    .filter((c) => (have(c.cmd[0]) || c.cmd[0] === process.execPath) && (!only || c.key.includes(only)));
   for (const c of cases) {
-    c.key = `${c.name} (${c.mode})`;
     c.connect ??= c.mode === 'mTLS' ? () => connectTls(c.port) : () => connectTcp('127.0.0.1', c.port);
     const child = await start(c.key, c.cmd[0], c.cmd[1], c.port);
     c.pid = c.name === 'nginx' ? workerPid(child) : child.pid;
@@ -292,6 +309,7 @@ async function main() {
   for (const mode of ['plain', 'mTLS']) {
     const ours = perCore(`ours (${mode})`);
     const nginx = perCore(`nginx (${mode})`);
+    if (ours === undefined) continue;
     say(
       `${mode}: ours ${ours.toFixed(0)} requests/s per core (target ≥ 4,000), added p99 ${rows[`ours (${mode})`]['added p99 ms']} ms (target < 1 ms)` +
         (nginx
@@ -316,7 +334,19 @@ main()
     console.error(`[waypoint-l7] failed: ${err.message}`);
     process.exitCode = 1;
   })
-  .finally(() => {
-    for (const c of children) c.kill('SIGTERM');
-    setTimeout(() => process.exit(), 500).unref();
+  .finally(async () => {
+    // Wait for each to exit (a profiled process writes its profile on the way out).
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            c.once('exit', resolve);
+            c.kill('SIGTERM');
+            setTimeout(() => (c.kill('SIGKILL'), resolve()), 5000).unref();
+          }),
+      ),
+    );
+    rmSync(dir, { recursive: true, force: true });
+    process.exit();
   });

@@ -12,6 +12,7 @@ export {
   HttpMetrics,
 } from './http-metrics.js';
 export { Readiness } from './readiness.js';
+export { type CounterSeries, type HistogramSeries, SeriesCounter, SeriesHistogram } from './series.js';
 export {
   type AdminHandlers,
   type BoundServer,
