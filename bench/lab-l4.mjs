@@ -4,6 +4,7 @@
 // the two nodes (the C/OpenSSL peer), and our two ztunnels with in-pod capture (the app just
 // connects to the pod IP). Alternating, medians of rounds; JSON with every sample.
 //   node bench/lab-l4.mjs [--quick] [--rounds N]      (root)
+//   BENCH_CPU_PROF=<dir> node bench/lab-l4.mjs …      ztunnels write CPU profiles to <dir>
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -173,7 +174,14 @@ try {
     startLabZtunnel(sup, lab, node, {
       entry: path.join(root, 'apps', 'ztunnel', 'dist', 'main.js'),
       caDir: path.join(dir, 'ca'),
-      env: { LOG_LEVEL: 'warn', TERMINATION_GRACE_PERIOD_SECONDS: '1' },
+      env: {
+        LOG_LEVEL: 'warn',
+        TERMINATION_GRACE_PERIOD_SECONDS: '1',
+      },
+      // BENCH_CPU_PROF=<dir>: each ztunnel writes a V8 CPU profile there when it stops.
+      ...(process.env.BENCH_CPU_PROF
+        ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] }
+        : {}),
     });
   ztunnels = [await startZ('node1'), await startZ('node2')];
   await new Promise((r) => setTimeout(r, 1000));

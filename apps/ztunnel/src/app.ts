@@ -37,7 +37,7 @@ import { Outbound } from './proxy/outbound.js';
 import { loopbackSockets, type SocketFactory } from './proxy/sockets.js';
 import { dnsResolve, readSocksRequest, refuseSocks } from './proxy/socks5.js';
 import { ConnectionTelemetry } from './proxy/telemetry.js';
-import { type LocalConfig, parseLocalConfig } from './state/local-config.js';
+import type { LocalConfig } from './state/local-config.js';
 import { normalizeIp, ProxyState } from './state/proxy-state.js';
 import { type Workload, workloadIdentity } from './state/types.js';
 import { startXdsSource } from './state/xds-source.js';
@@ -120,6 +120,8 @@ export class Ztunnel {
     this.readiness.register('proxy');
 
     if (c.localXds) {
+      // Loaded only in local mode: its YAML parser and schemas are a tenth of an idle ztunnel's memory.
+      const { parseLocalConfig } = await import('./state/local-config.js');
       this.localConfig = parseLocalConfig(c.localXds.text, c.localXds.source);
       for (const w of this.localConfig.workloads) this.state.upsertWorkload(w);
       for (const s of this.localConfig.services) this.state.upsertService(s);

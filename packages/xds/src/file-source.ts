@@ -1,8 +1,8 @@
 // Resources of one type from a YAML or JSON file (proto3 JSON per resource) — for tests and
 // local mode. The file holds a list, or `{resources: [...]}`; every resource is validated
 // and named like an xDS response would be. Errors name the file, the entry and the reason.
+// The YAML parser is loaded on first use: proxies that never read a file do not carry it.
 import { readFile } from 'node:fs/promises';
-import { parseAllDocuments } from 'yaml';
 import { XdsError } from './errors.js';
 import type { ResourceType } from './resource-type.js';
 
@@ -16,11 +16,12 @@ export async function loadResourceFile<T>(file: string, type: ResourceType<T>): 
   return parseResourceDocuments(text, type, file);
 }
 
-export function parseResourceDocuments<T>(
+export async function parseResourceDocuments<T>(
   text: string,
   type: ResourceType<T>,
   source = '<inline>',
-): Map<string, T> {
+): Promise<Map<string, T>> {
+  const { parseAllDocuments } = await import('yaml');
   const entries: unknown[] = [];
   for (const doc of parseAllDocuments(text)) {
     if (doc.errors.length > 0)

@@ -46,6 +46,8 @@ export interface LabZtunnelOptions {
   /** The controller's CA directory (its `root-cert.pem` is trusted for xDS and the CA). */
   caDir: string;
   env?: Record<string, string>;
+  /** Options for node itself (e.g. `--cpu-prof`, which NODE_OPTIONS does not take). */
+  nodeArgs?: string[];
   readyTimeoutMs?: number;
 }
 
@@ -60,7 +62,7 @@ export function startLabZtunnel(
   return sup.start({
     name: `ztunnel-${node}`,
     command: process.execPath,
-    args: [opts.entry],
+    args: [...(opts.nodeArgs ?? []), opts.entry],
     netns: lab.node(node).netns,
     env: {
       NODE_NAME: node,
