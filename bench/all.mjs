@@ -11,11 +11,13 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
 const runs = [
   ['L4 on the in-box cluster', 'lab-l4.mjs', quick ? ['--quick'] : []],
-  ['L7: waypoint vs nginx and haproxy', 'waypoint-l7.mjs', quick ? ['--quick'] : []],
+  ['L7: waypoint vs nginx and haproxy, plain and mutual TLS', 'waypoint-l7.mjs', quick ? ['--quick'] : []],
   [
     'control plane: 10,000 workloads + 1,000 services to 50 clients',
     'xds-convergence.mjs',
-    quick ? ['--resources', '2000', '--clients', '10'] : ['--resources', '11000', '--clients', '50'],
+    quick
+      ? ['--workloads', '2000', '--services', '200', '--clients', '10']
+      : ['--workloads', '10000', '--services', '1000', '--clients', '50'],
   ],
 ];
 let failed = 0;

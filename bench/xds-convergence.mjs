@@ -1,26 +1,47 @@
 #!/usr/bin/env node
-// Benchmark (not a test): convergence of N istio.workload.Address resources to C Delta
-// clients, and of one change to all of them. The server runs in a child process so the
-// clients and the server do not share one event loop.
-//   node bench/xds-convergence.mjs [--resources 10000] [--clients 100]
+// Control-plane benchmark (issue 10, case 6): 10,000 workloads and 1,000 services as
+// istio.workload.Address resources, pushed by our xDS server to C Delta clients (what each
+// ztunnel runs); time until every client has everything (and ACKed), then time from one
+// change to every client seeing it. The server runs in a process of its own; the clients
+// are spread over P processes (default: one per core) — real ztunnels are processes on their
+// own nodes, and 50 clients in one heap measure that heap's garbage collector more than xDS.
+//   node bench/xds-convergence.mjs [--workloads 10000] [--services 1000] [--clients 50] [--processes P]
 import { fork } from 'node:child_process';
 import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TypeUrl } from '@ambient/proto';
 import { istioTypes, XdsClient } from '@ambient/xds';
+import { cpuSeconds } from './lib/measure.mjs';
+import { writeResults } from './lib/report.mjs';
 
+const here = path.dirname(fileURLToPath(import.meta.url));
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : def;
 };
-const N = arg('resources', 10_000);
-const C = arg('clients', 100);
+const W = arg('workloads', 10_000);
+const S = arg('services', 1_000);
+const C = arg('clients', 50);
+const P = Math.min(C, arg('processes', os.cpus().length));
+const role = process.argv[2];
+const CHANGED = 'Kubernetes//Pod/bench/w0';
+const message = (child, want) =>
+  new Promise((resolve) => {
+    const on = (m) => {
+      if (m?.type !== want) return;
+      child.off('message', on);
+      resolve(m);
+    };
+    child.on('message', on);
+  });
 
-if (process.argv[2] === 'server') {
+if (role === 'server') {
   const { Address } = await import('@ambient/proto');
   const { ResourceCache, XdsServer } = await import('@ambient/xds');
   const cache = new ResourceCache();
-  const wl = (i, node) => ({
+  const svcHost = (j) => `svc${j}.bench.svc.cluster.local`;
+  const workload = (i, node) => ({
     workload: {
       uid: `Kubernetes//Pod/bench/w${i}`,
       name: `w${i}`,
@@ -29,61 +50,138 @@ if (process.argv[2] === 'server') {
       addresses: [Uint8Array.of(10, 1 + (i >> 16), (i >> 8) & 255, i & 255)],
       tunnelProtocol: 1,
       serviceAccount: 'sa',
-      canonicalName: 'app',
+      canonicalName: `app${i % S}`,
       canonicalRevision: 'v1',
-      services: { 'bench/svc.bench.svc.cluster.local': { ports: [{ servicePort: 80, targetPort: 8080 }] } },
+      services: { [`bench/${svcHost(i % S)}`]: { ports: [{ servicePort: 80, targetPort: 8080 }] } },
+    },
+  });
+  const service = (j) => ({
+    service: {
+      name: `svc${j}`,
+      namespace: 'bench',
+      hostname: svcHost(j),
+      addresses: [{ network: '', address: Uint8Array.of(10, 96, j >> 8, j & 255) }],
+      ports: [{ servicePort: 80, targetPort: 8080 }],
     },
   });
   cache.replaceAll(
     Address,
-    new Map(Array.from({ length: N }, (_, i) => [`Kubernetes//Pod/bench/w${i}`, wl(i, 'n1')])),
+    new Map([
+      ...Array.from({ length: W }, (_, i) => [`Kubernetes//Pod/bench/w${i}`, workload(i, 'n1')]),
+      ...Array.from({ length: S }, (_, j) => [`bench/${svcHost(j)}`, service(j)]),
+    ]),
   );
   const server = new XdsServer({ cache, debounceMs: 10 });
   const port = await server.listen('127.0.0.1:0');
-  process.send({ port });
+  process.send({ type: 'listening', port });
   process.on('message', (m) => {
-    if (m === 'change') cache.set(Address, 'Kubernetes//Pod/bench/w0', wl(0, 'n2'));
-    if (m === 'stop') server.close().then(() => process.exit(0));
+    if (m.type === 'change') cache.set(Address, CHANGED, workload(0, 'n2'));
+    if (m.type === 'stop') server.close().then(() => process.exit(0));
+  });
+} else if (role === 'clients') {
+  // k clients in this process; times are wall-clock (Date.now) so the parent can compare them.
+  const [, , , port, k, first] = process.argv.map(String);
+  let clients = [];
+  process.send({ type: 'loaded' });
+  process.on('message', async (m) => {
+    if (m.type === 'go') {
+      clients = Array.from({ length: Number(k) }, (_, i) =>
+        new XdsClient({
+          address: `127.0.0.1:${port}`,
+          node: { id: `bench-${Number(first) + i}` },
+          types: [istioTypes.address, istioTypes.authorization],
+        }).start(),
+      );
+      await Promise.all(clients.map((c) => c.ready));
+      const missing = clients.filter((c) => c.size(TypeUrl.Address) !== W + S).length;
+      process.send({ type: 'synced', at: Date.now(), missing, rssMb: process.memoryUsage().rss / 2 ** 20 });
+    } else if (m.type === 'arm') {
+      const seen = clients.map((c) => new Promise((r) => c.watch(TypeUrl.Address, CHANGED, r)));
+      process.send({ type: 'armed' });
+      await Promise.all(seen);
+      process.send({ type: 'changed', at: Date.now() });
+    } else if (m.type === 'stop') {
+      for (const c of clients) c.close();
+      process.exit(0);
+    }
   });
 } else {
-  console.log(
-    `xDS convergence: ${N} Address resources → ${C} Delta clients (${os.cpus().length} cores, ${os.cpus()[0].model})`,
+  const say = (s) => console.log(`[xds-convergence] ${s}`);
+  say(
+    `${W} workloads + ${S} services (${W + S} Address resources) → ${C} Delta clients in ${P} processes (${os.cpus().length} cores, ${os.cpus()[0].model})`,
   );
-  const child = fork(fileURLToPath(import.meta.url), ['server', '--resources', String(N)]);
-  const { port } = await new Promise((r) => child.once('message', r));
-  const t0 = performance.now();
-  const clients = Array.from({ length: C }, (_, i) =>
-    new XdsClient({
-      address: `127.0.0.1:${port}`,
-      node: { id: `bench-${i}` },
-      types: [istioTypes.address, istioTypes.authorization],
-    }).start(),
-  );
-  let done = 0;
-  await Promise.all(
-    clients.map((c) =>
-      c.ready.then(() => {
-        done++;
-        if (done % 25 === 0) process.stdout.write(`  ${done}/${C} clients synced\n`);
-      }),
+  const self = fileURLToPath(import.meta.url);
+  const server = fork(self, ['server', '--workloads', String(W), '--services', String(S)]);
+  const { port } = await message(server, 'listening');
+  const per = Array.from({ length: P }, (_, i) => Math.floor(C / P) + (i < C % P ? 1 : 0));
+  // BENCH_CPU_PROF=<dir>: the client processes write V8 CPU profiles there.
+  const execArgv = process.env.BENCH_CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+    : [];
+  const workers = per.map((k, i) =>
+    fork(
+      self,
+      [
+        'clients',
+        String(port),
+        String(k),
+        String(per.slice(0, i).reduce((a, b) => a + b, 0)),
+        '--workloads',
+        String(W),
+        '--services',
+        String(S),
+      ],
+      { execArgv },
     ),
   );
-  const full = performance.now() - t0;
-  for (const c of clients)
-    if (c.list(TypeUrl.Address).size !== N) throw new Error('client did not get everything');
-  const t1 = performance.now();
-  const changed = clients.map(
-    (c) => new Promise((r) => c.watch(TypeUrl.Address, 'Kubernetes//Pod/bench/w0', r)),
+  await Promise.all(workers.map((w) => message(w, 'loaded')));
+  say('client processes loaded; connecting every client at once …');
+  const cpu0 = [server, ...workers].map((c) => cpuSeconds(c.pid));
+  const t0 = Date.now();
+  for (const w of workers) w.send({ type: 'go' });
+  const synced = await Promise.all(workers.map((w) => message(w, 'synced')));
+  const full = Math.max(...synced.map((s) => s.at)) - t0;
+  const [serverCpu, ...clientCpu] = [server, ...workers].map((c, i) => cpuSeconds(c.pid) - cpu0[i]);
+  const missing = synced.reduce((a, s) => a + s.missing, 0);
+  if (missing) throw new Error(`${missing} clients did not get every resource`);
+  await Promise.all(
+    workers.map((w) => {
+      w.send({ type: 'arm' });
+      return message(w, 'armed');
+    }),
   );
-  child.send('change');
-  await Promise.all(changed);
-  const one = performance.now() - t1;
-  const rss = process.memoryUsage().rss;
-  console.table({
-    'full sync (ms)': { value: Math.round(full), target: '< 2000' },
-    'one change to all (ms)': { value: Math.round(one), target: '< 100' },
-    'client process RSS (MB)': { value: Math.round(rss / 1e6), target: '' },
+  const t1 = Date.now();
+  server.send({ type: 'change' });
+  const changed = await Promise.all(workers.map((w) => message(w, 'changed')));
+  const one = Math.max(...changed.map((c) => c.at)) - t1;
+  const perClientMb = synced.reduce((a, s) => a + s.rssMb, 0) / C;
+  const rows = {
+    'full sync to every client (ms)': { value: full, target: '≤ 2000' },
+    'one change to every client (ms)': { value: one, target: '' },
+    'CPU-s during the full sync: server': { value: Number(serverCpu.toFixed(2)), target: '' },
+    'CPU-s during the full sync: clients (all)': {
+      value: Number(clientCpu.reduce((a, b) => a + b, 0).toFixed(2)),
+      target: '',
+    },
+    'client process RSS per client (MB)': { value: Number(perClientMb.toFixed(1)), target: '' },
+  };
+  console.table(rows);
+  const file = writeResults(here, 'xds-convergence', {
+    workloads: W,
+    services: S,
+    clients: C,
+    processes: P,
+    fullSyncMs: full,
+    cpuSeconds: { server: serverCpu, clientProcesses: clientCpu },
+    oneChangeMs: one,
+    clientProcesses: synced,
   });
-  for (const c of clients) c.close();
-  child.send('stop');
+  say(`raw samples: ${path.relative(process.cwd(), file)}`);
+  await Promise.all(
+    [...workers, server].map((w) => {
+      const exited = new Promise((resolve) => w.once('exit', resolve));
+      w.send({ type: 'stop' });
+      return exited;
+    }),
+  );
 }

@@ -31,7 +31,8 @@ export function summarize(samples) {
   const added = (name) => m(name, (s) => s.p99) - m('direct', (s) => s.p99);
   const ratios = {
     throughput: m('ztunnel', (s) => s.gbps) / m('stunnel', (s) => s.gbps),
-    addedP99: added('ztunnel') / added('stunnel'),
+    // Undefined when stunnel's added p99 is within the noise (≤ 0.1 ms): no ratio to speak of.
+    addedP99: added('stunnel') > 0.1 ? added('ztunnel') / added('stunnel') : undefined,
     connRate: m('ztunnel', (s) => s.connPerSec) / m('stunnel', (s) => s.connPerSec),
   };
   return { rows, ratios };
@@ -41,7 +42,11 @@ export function printSummary(say, { rows, ratios }) {
   say('\nResults (medians of rounds):');
   console.table(rows);
   say(`ztunnel / stunnel throughput: ${ratios.throughput.toFixed(2)} (target ≥ 0.8)`);
-  say(`ztunnel / stunnel added p99:  ${ratios.addedP99.toFixed(2)} (target ≤ 2.0)`);
+  say(
+    ratios.addedP99 === undefined
+      ? 'ztunnel / stunnel added p99:  n/a — stunnel added nothing measurable over direct in this run'
+      : `ztunnel / stunnel added p99:  ${ratios.addedP99.toFixed(2)} (target ≤ 2.0)`,
+  );
   say(`ztunnel / stunnel new connections/s: ${ratios.connRate.toFixed(2)}`);
 }
 

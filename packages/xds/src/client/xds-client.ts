@@ -45,9 +45,14 @@ export interface XdsClientOptions {
   log?: (level: 'info' | 'warn' | 'debug', msg: string, fields?: Record<string, unknown>) => void;
 }
 
+/**
+ * A resource in use, kept as its wire bytes only: watchers get the decoded object when it
+ * changes and keep what they need in their own form (a ztunnel's workload index), so
+ * holding the decoded graph here too would double the memory — and the garbage collector's
+ * work — for every one of 10,000 workloads. `get`/`list` decode again on demand.
+ */
 interface Held {
   version: string;
-  resource: unknown;
   bytes: Uint8Array;
 }
 
@@ -139,12 +144,22 @@ export class XdsClient extends EventEmitter {
 
   // ---- lookups ------------------------------------------------------------------------
 
+  /** The resource in use, decoded afresh (see Held). */
   get<T>(typeUrl: string, name: string): T | undefined {
-    return this.state(typeUrl).held.get(name)?.resource as T | undefined;
+    const st = this.state(typeUrl);
+    const h = st.held.get(name);
+    return h ? (st.type.codec.decode(h.bytes) as T) : undefined;
   }
 
+  /** How many resources of the type are in use (without decoding them). */
+  size(typeUrl: string): number {
+    return this.state(typeUrl).held.size;
+  }
+
+  /** Every resource in use, decoded afresh (see Held). */
   list<T>(typeUrl: string): Map<string, T> {
-    return new Map([...this.state(typeUrl).held].map(([n, h]) => [n, h.resource as T]));
+    const st = this.state(typeUrl);
+    return new Map([...st.held].map(([n, h]) => [n, st.type.codec.decode(h.bytes) as T]));
   }
 
   /** Per-resource status: requested, acked, nacked (with reason), does-not-exist. */
@@ -190,7 +205,7 @@ export class XdsClient extends EventEmitter {
   fetch<T>(typeUrl: string, name: string, timeoutMs = 5000): Promise<T | undefined> {
     const st = this.state(typeUrl);
     const have = st.held.get(name);
-    if (have) return Promise.resolve(have.resource as T);
+    if (have) return Promise.resolve(st.type.codec.decode(have.bytes) as T);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         stop();
@@ -403,7 +418,7 @@ export class XdsClient extends EventEmitter {
       prev.version = version; // same content, new version: nobody needs to know
       return undefined;
     }
-    st.held.set(name, { version, resource, bytes: any.value });
+    st.held.set(name, { version, bytes: any.value });
     for (const w of st.watchers) w.onUpdate?.(name, resource);
     return undefined;
   }
