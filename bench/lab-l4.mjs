@@ -178,10 +178,12 @@ try {
         LOG_LEVEL: 'warn',
         TERMINATION_GRACE_PERIOD_SECONDS: '1',
       },
-      // BENCH_CPU_PROF=<dir>: each ztunnel writes a V8 CPU profile there when it stops.
-      ...(process.env.BENCH_CPU_PROF
-        ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] }
-        : {}),
+      // BENCH_CPU_PROF=<dir>: each ztunnel writes a V8 CPU profile there when it stops;
+      // BENCH_ZTUNNEL_NODE_ARGS: extra node options for the ztunnels (experiments).
+      nodeArgs: [
+        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+        ...(process.env.BENCH_ZTUNNEL_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      ],
     });
   ztunnels = [await startZ('node1'), await startZ('node2')];
   await new Promise((r) => setTimeout(r, 1000));

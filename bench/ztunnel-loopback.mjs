@@ -4,7 +4,7 @@
 // alternating, medians of the rounds. First version of the L4 rows of the benchmark issue;
 // the in-box cluster version (in-pod capture, two nodes) follows with the capture work.
 //   node bench/ztunnel-loopback.mjs [--quick] [--rounds N]
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +100,10 @@ try {
       command: process.execPath,
       // BENCH_CPU_PROF=<dir>: CPU profiles of both ztunnels, written when they stop.
       args: [
+        // The V8 options the image runs the ztunnel with (apps/ztunnel/node-options).
+        ...readFileSync(path.join(here, '..', 'apps', 'ztunnel', 'node-options'), 'utf8')
+          .split(/\s+/)
+          .filter(Boolean),
         ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
         ztMain,
       ],

@@ -3,7 +3,7 @@
 // xDS + CA over TLS on 15012, debug on 15014), and one ztunnel per node inside the node's
 // namespace with in-pod capture, configured — as a DaemonSet would be — with only the
 // controller's address and root certificate.
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { testkitCli } from '../paths.js';
 import type { Child, Supervisor } from '../supervisor.js';
@@ -46,9 +46,18 @@ export interface LabZtunnelOptions {
   /** The controller's CA directory (its `root-cert.pem` is trusted for xDS and the CA). */
   caDir: string;
   env?: Record<string, string>;
-  /** Options for node itself (e.g. `--cpu-prof`, which NODE_OPTIONS does not take). */
+  /**
+   * Options for node itself (e.g. `--cpu-prof`, which NODE_OPTIONS does not take), after the
+   * ones the image runs the ztunnel with (`node-options` beside its dist/, when present).
+   */
   nodeArgs?: string[];
   readyTimeoutMs?: number;
+}
+
+/** The node options deploy/entrypoint.sh runs an app with: `<app>/node-options`, if any. */
+function deployedNodeOptions(entry: string): string[] {
+  const file = path.join(path.dirname(entry), '..', 'node-options');
+  return existsSync(file) ? readFileSync(file, 'utf8').split(/\s+/).filter(Boolean) : [];
 }
 
 export function startLabZtunnel(
@@ -62,7 +71,7 @@ export function startLabZtunnel(
   return sup.start({
     name: `ztunnel-${node}`,
     command: process.execPath,
-    args: [...(opts.nodeArgs ?? []), opts.entry],
+    args: [...deployedNodeOptions(opts.entry), ...(opts.nodeArgs ?? []), opts.entry],
     netns: lab.node(node).netns,
     env: {
       NODE_NAME: node,
