@@ -10,6 +10,7 @@ import {
   HbonePool,
   type HboneRequest,
   HboneServer,
+  newTraceparent,
   type PoolKey,
   parseAuthority,
 } from '../src/index.js';
@@ -211,6 +212,15 @@ describe('HBONE', () => {
     await server.drain(200);
     await closed;
     expect(Date.now() - t0).toBeLessThan(1500);
+  });
+});
+
+describe('newTraceparent', () => {
+  it('is W3C traceparent, with ids that do not repeat across refills of its entropy', () => {
+    const ids = Array.from({ length: 1000 }, () => newTraceparent()); // ~6 refills of 4 KiB
+    for (const id of ids) expect(id).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    expect(new Set(ids.map((id) => id.slice(3, 35))).size).toBe(ids.length);
+    expect(new Set(ids.map((id) => id.slice(36, 52))).size).toBe(ids.length);
   });
 });
 
