@@ -280,7 +280,8 @@ async function main() {
     for (const c of [direct, ...cases]) {
       say(`round ${round}/${ROUNDS}: ${c.key} — 1,000 requests/s for ${SECONDS} s, latency`);
       const socks = await Promise.all(Array.from({ length: 4 }, () => c.connect()));
-      latency[c.key].push(await pacedHttp(socks, { rate: 1000, seconds: SECONDS }));
+      const lat = await pacedHttp(socks, { rate: 1000, seconds: SECONDS });
+      latency[c.key].push(c.pid ? { ...lat, rssMb: rssMb(c.pid) } : lat); // RSS at 1,000 requests/s
       for (const s of socks) s.destroy();
     }
   }
@@ -298,7 +299,7 @@ async function main() {
       'CPU-s/10k req': med(s, (x) => x.cpuPer10k).toFixed(2),
       'p99 @1k/s ms': med(latency[c.key], (x) => x.p99).toFixed(2),
       'added p99 ms': (med(latency[c.key], (x) => x.p99) - directP99).toFixed(2),
-      'RSS MB': med(s, (x) => x.rssMb).toFixed(0),
+      'RSS MB (max / 1k req/s)': `${med(s, (x) => x.rssMb).toFixed(0)} / ${med(latency[c.key], (x) => x.rssMb).toFixed(0)}`,
       errors: s.reduce((a, x) => a + x.errors, 0) + latency[c.key].reduce((a, x) => a + x.errors, 0),
     };
   }

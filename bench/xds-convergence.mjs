@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Control-plane benchmark (issue 10, case 6): 10,000 workloads and 1,000 services as
 // istio.workload.Address resources, pushed by our xDS server to C Delta clients (what each
-// ztunnel runs); time until every client has everything (and ACKed), then time from one
-// change to every client seeing it. The server runs in a process of its own; the clients
+// ztunnel runs); time until every client has everything (and ACKed), then the time from one
+// workload change to every client seeing it, and from a policy change (a new
+// AuthorizationPolicy) to every client's ACK. The server runs in a process of its own; the clients
 // are spread over P processes (default: one per core) — real ztunnels are processes on their
 // own nodes, and 50 clients in one heap measure that heap's garbage collector more than xDS.
 //   node bench/xds-convergence.mjs [--workloads 10000] [--services 1000] [--clients 50] [--processes P]
@@ -37,7 +38,7 @@ const message = (child, want) =>
   });
 
 if (role === 'server') {
-  const { Address } = await import('@ambient/proto');
+  const { Address, Authorization } = await import('@ambient/proto');
   const { ResourceCache, XdsServer } = await import('@ambient/xds');
   const cache = new ResourceCache();
   const svcHost = (j) => `svc${j}.bench.svc.cluster.local`;
@@ -76,6 +77,14 @@ if (role === 'server') {
   process.send({ type: 'listening', port });
   process.on('message', (m) => {
     if (m.type === 'change') cache.set(Address, CHANGED, workload(0, 'n2'));
+    if (m.type === 'policy')
+      cache.set(Authorization, 'bench/deny-w0', {
+        name: 'deny-w0',
+        namespace: 'bench',
+        scope: 1, // NAMESPACE
+        action: 1, // DENY
+        rules: [{ clauses: [{ matches: [{ destinationPorts: [9999] }] }] }],
+      });
     if (m.type === 'stop') server.close().then(() => process.exit(0));
   });
 } else if (role === 'clients') {
@@ -100,6 +109,25 @@ if (role === 'server') {
       process.send({ type: 'armed' });
       await Promise.all(seen);
       process.send({ type: 'changed', at: Date.now() });
+    } else if (m.type === 'arm-policy') {
+      const acked = clients.map(
+        (c) =>
+          new Promise((r) => {
+            const on = (typeUrl) => {
+              if (typeUrl !== TypeUrl.Authorization) return;
+              c.off('ack', on);
+              r();
+            };
+            c.on('ack', on);
+          }),
+      );
+      process.send({ type: 'armed' });
+      await Promise.all(acked);
+      process.send({
+        type: 'acked',
+        at: Date.now(),
+        policies: clients.map((c) => c.size(TypeUrl.Authorization)),
+      });
     } else if (m.type === 'stop') {
       for (const c of clients) c.close();
       process.exit(0);
@@ -154,10 +182,23 @@ if (role === 'server') {
   server.send({ type: 'change' });
   const changed = await Promise.all(workers.map((w) => message(w, 'changed')));
   const one = Math.max(...changed.map((c) => c.at)) - t1;
+  await Promise.all(
+    workers.map((w) => {
+      w.send({ type: 'arm-policy' });
+      return message(w, 'armed');
+    }),
+  );
+  const t2 = Date.now();
+  server.send({ type: 'policy' });
+  const acked = await Promise.all(workers.map((w) => message(w, 'acked')));
+  const policyMs = Math.max(...acked.map((a) => a.at)) - t2;
+  if (acked.some((a) => a.policies.some((n) => n !== 1)))
+    throw new Error('a client ACKed without the policy');
   const perClientMb = synced.reduce((a, s) => a + s.rssMb, 0) / C;
   const rows = {
     'full sync to every client (ms)': { value: full, target: '≤ 2000' },
-    'one change to every client (ms)': { value: one, target: '' },
+    'one workload change to every client (ms)': { value: one, target: '' },
+    'policy change to every ACK (ms)': { value: policyMs, target: '' },
     'CPU-s during the full sync: server': { value: Number(serverCpu.toFixed(2)), target: '' },
     'CPU-s during the full sync: clients (all)': {
       value: Number(clientCpu.reduce((a, b) => a + b, 0).toFixed(2)),
@@ -174,6 +215,7 @@ if (role === 'server') {
     fullSyncMs: full,
     cpuSeconds: { server: serverCpu, clientProcesses: clientCpu },
     oneChangeMs: one,
+    policyChangeToAckMs: policyMs,
     clientProcesses: synced,
   });
   say(`raw samples: ${path.relative(process.cwd(), file)}`);
