@@ -36,7 +36,11 @@ const CONNS = 32;
 const onlyArg = process.argv.indexOf('--only');
 const only = onlyArg > 0 ? process.argv[onlyArg + 1] : undefined;
 const PROFILE_DIR = path.join(here, 'results', 'profiles');
-const nodeFlags = process.argv.includes('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
+const nodeFlags = [
+  ...(process.argv.includes('--cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []),
+  // BENCH_WAYPOINT_NODE_ARGS: extra node options for our processes (experiments).
+  ...(process.env.BENCH_WAYPOINT_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+];
 const say = (m) => console.log(`[waypoint-l7] ${m}`);
 const BACKEND = { plain: 18080, tls: 18090, hboneIp: '127.0.0.2', hbone: 18091 };
 const VIP = '10.96.0.1:9080'; // the service the waypoint front serves (any authority goes to it)
