@@ -172,26 +172,21 @@ if (role === 'server') {
   const [serverCpu, ...clientCpu] = [server, ...workers].map((c, i) => cpuSeconds(c.pid) - cpu0[i]);
   const missing = synced.reduce((a, s) => a + s.missing, 0);
   if (missing) throw new Error(`${missing} clients did not get every resource`);
-  await Promise.all(
-    workers.map((w) => {
-      w.send({ type: 'arm' });
-      return message(w, 'armed');
-    }),
-  );
-  const t1 = Date.now();
-  server.send({ type: 'change' });
-  const changed = await Promise.all(workers.map((w) => message(w, 'changed')));
-  const one = Math.max(...changed.map((c) => c.at)) - t1;
-  await Promise.all(
-    workers.map((w) => {
-      w.send({ type: 'arm-policy' });
-      return message(w, 'armed');
-    }),
-  );
-  const t2 = Date.now();
-  server.send({ type: 'policy' });
-  const acked = await Promise.all(workers.map((w) => message(w, 'acked')));
-  const policyMs = Math.max(...acked.map((a) => a.at)) - t2;
+  /** Arms every client process, makes the server change something, times the last report. */
+  const timeChange = async (arm, change, report) => {
+    await Promise.all(
+      workers.map((w) => {
+        w.send({ type: arm });
+        return message(w, 'armed');
+      }),
+    );
+    const t = Date.now();
+    server.send({ type: change });
+    const reports = await Promise.all(workers.map((w) => message(w, report)));
+    return { ms: Math.max(...reports.map((r) => r.at)) - t, reports };
+  };
+  const { ms: one } = await timeChange('arm', 'change', 'changed');
+  const { ms: policyMs, reports: acked } = await timeChange('arm-policy', 'policy', 'acked');
   if (acked.some((a) => a.policies.some((n) => n !== 1)))
     throw new Error('a client ACKed without the policy');
   const perClientMb = synced.reduce((a, s) => a + s.rssMb, 0) / C;
