@@ -93,10 +93,10 @@ export class HttpMetrics {
           HTTP_LABELS.map((k) => [k, labels[k] || (k === 'grpc_response_status' ? '' : 'unknown')]),
         ) as HttpLabels;
       row = {
-        requests: this.requests.get(key, all),
-        duration: this.duration.get(key, all),
-        requestBytes: this.requestBytes.get(key, all),
-        responseBytes: this.responseBytes.get(key, all),
+        requests: this.requests.series(key, all),
+        duration: this.duration.series(key, all),
+        requestBytes: this.requestBytes.series(key, all),
+        responseBytes: this.responseBytes.series(key, all),
       };
       this.rows.set(key, row);
     }

@@ -32,7 +32,7 @@ export interface HistogramSeries {
 
 abstract class SeriesMetric<S> {
   readonly aggregator = 'sum';
-  protected readonly series = new Map<string, S & { labels: Labels }>();
+  protected readonly all = new Map<string, S & { labels: Labels }>();
 
   constructor(
     readonly name: string,
@@ -43,24 +43,22 @@ abstract class SeriesMetric<S> {
   }
 
   /** The series of `key`; `labels()` is called only when the series is new. */
-  get(key: string, labels: () => Labels): S;
-  /** The samples with their labels merged (`Registry.getMetricsAsJSON()`). */
-  get(): Promise<MetricData>;
-  get(key?: string, labels?: () => Labels): unknown {
-    if (key === undefined)
-      return this.getForPromString().then((d) => ({
-        ...d,
-        values: d.values.map(({ sharedLabels, ...v }) => ({
-          ...v,
-          labels: { ...v.labels, ...sharedLabels },
-        })),
-      }));
-    let s = this.series.get(key);
+  series(key: string, labels: () => Labels): S {
+    let s = this.all.get(key);
     if (!s) {
-      s = { ...this.create(), labels: labels!() };
-      this.series.set(key, s);
+      s = { ...this.create(), labels: labels() };
+      this.all.set(key, s);
     }
     return s;
+  }
+
+  /** The samples with their labels merged (what `Registry.getMetricsAsJSON()` reads). */
+  async get(): Promise<MetricData> {
+    const d = await this.getForPromString();
+    return {
+      ...d,
+      values: d.values.map(({ sharedLabels, ...v }) => ({ ...v, labels: { ...v.labels, ...sharedLabels } })),
+    };
   }
 
   /** The samples as `Registry.metrics()` prints them. */
@@ -75,7 +73,7 @@ abstract class SeriesMetric<S> {
   }
 
   reset(): void {
-    this.series.clear();
+    this.all.clear();
   }
 
   abstract readonly type: string;
@@ -96,7 +94,7 @@ export class SeriesCounter extends SeriesMetric<CounterSeries & { value: number 
   }
 
   protected values(): Value[] {
-    return [...this.series.values()].map((s) => ({ labels: s.labels, value: s.value }));
+    return [...this.all.values()].map((s) => ({ labels: s.labels, value: s.value }));
   }
 }
 
@@ -128,7 +126,7 @@ export class SeriesHistogram extends SeriesMetric<HistogramSeries & { counts: Fl
 
   protected values(): Value[] {
     const out: Value[] = [];
-    for (const s of this.series.values()) {
+    for (const s of this.all.values()) {
       let acc = 0;
       const sharedLabels = s.labels;
       const bucket = `${this.name}_bucket`;

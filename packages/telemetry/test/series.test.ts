@@ -30,8 +30,8 @@ describe('series metrics', () => {
       c.inc(labels);
       h.observe(labels, v);
       const key = JSON.stringify(labels);
-      sc.get(key, () => labels).inc();
-      sh.get(key, () => labels).observe(v);
+      sc.series(key, () => labels).inc();
+      sh.series(key, () => labels).observe(v);
     }
     expect(await ours.metrics()).toBe(await theirs.metrics());
     // JSON too, but for prom-client's `exemplar: null` on each bucket (exemplars are off).
