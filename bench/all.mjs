@@ -13,7 +13,9 @@ const runs = [
   ['L4 on the in-box cluster', 'lab-l4.mjs', quick ? ['--quick'] : []],
   ['L7: waypoint vs nginx and haproxy, plain and mutual TLS', 'waypoint-l7.mjs', quick ? ['--quick'] : []],
   [
-    'control plane: 10,000 workloads + 1,000 services to 50 clients',
+    quick
+      ? 'control plane: 2,000 workloads + 200 services to 10 clients'
+      : 'control plane: 10,000 workloads + 1,000 services to 50 clients',
     'xds-convergence.mjs',
     quick
       ? ['--workloads', '2000', '--services', '200', '--clients', '10']
