@@ -61,6 +61,7 @@ interface TypeState {
   wildcard: boolean;
   names: Set<string>;
   held: Map<string, Held>;
+  /** Only what is not plainly acked (requested, nacked, does-not-exist); acked = held. */
   status: Map<string, ResourceStatus>;
   watchers: Set<TypeWatcher<unknown>>;
   ackedOnce: boolean;
@@ -164,7 +165,11 @@ export class XdsClient extends EventEmitter {
 
   /** Per-resource status: requested, acked, nacked (with reason), does-not-exist. */
   resourceStatus(typeUrl: string): Map<string, ResourceStatus> {
-    return new Map(this.state(typeUrl).status);
+    const st = this.state(typeUrl);
+    const out = new Map<string, ResourceStatus>();
+    for (const [name, h] of st.held) out.set(name, st.status.get(name) ?? { state: 'acked', version: h.version });
+    for (const [name, s] of st.status) if (!out.has(name)) out.set(name, s);
+    return out;
   }
 
   watchType<T>(typeUrl: string, watcher: TypeWatcher<T>): () => void {
@@ -413,7 +418,7 @@ export class XdsClient extends EventEmitter {
       st.status.set(name, { state: 'nacked', reason, ...(prev ? { version: prev.version } : {}) });
       return reason;
     }
-    st.status.set(name, { state: 'acked', version });
+    st.status.delete(name); // acked: a held resource without a status entry (one object less each)
     if (prev && Buffer.compare(prev.bytes, any.value) === 0) {
       prev.version = version; // same content, new version: nobody needs to know
       return undefined;
