@@ -47,8 +47,8 @@ const VIP = '10.96.0.1:9080'; // the service the waypoint front serves (any auth
 const dir = mkdtempSync(path.join(tmpdir(), 'amb-bench-l7-'));
 const children = [];
 
-/** Starts a process and waits until its port accepts TCP connections. */
-function start(name, cmd, args, readyPort) {
+/** Starts a process and waits until `readyPort` (on `readyHost`) accepts TCP connections. */
+function start(name, cmd, args, readyPort, readyHost = '127.0.0.1') {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let err = '';
@@ -56,7 +56,7 @@ function start(name, cmd, args, readyPort) {
   return new Promise((resolve, reject) => {
     const deadline = Date.now() + 10_000;
     const poll = () => {
-      const s = net.connect(readyPort, '127.0.0.1', () => {
+      const s = net.connect(readyPort, readyHost, () => {
         s.destroy();
         resolve(child);
       });
@@ -186,7 +186,8 @@ async function main() {
       BACKEND.hboneIp,
       BACKEND.hbone,
     ].map(String),
-    BACKEND.tls,
+    BACKEND.hbone, // its last listener
+    BACKEND.hboneIp,
   );
 
   // Each case: how to start it, and how a client connects to it (a socket or a tunnel).
