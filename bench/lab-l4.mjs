@@ -3,7 +3,7 @@
 // on node 1 → a pod on node 2: direct TCP (the ceiling), a stunnel4 mutual-TLS 1.3 pair on
 // the two nodes (the C/OpenSSL peer), and our two ztunnels with in-pod capture (the app just
 // connects to the pod IP). Alternating, medians of rounds; JSON with every sample.
-//   node bench/lab-l4.mjs [--quick] [--rounds N]      (root)
+//   node bench/lab-l4.mjs [--quick] [--rounds N] [--hold 1000,10000]      (root)
 //   BENCH_CPU_PROF=<dir> node bench/lab-l4.mjs …      ztunnels write CPU profiles to <dir>
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -19,7 +19,7 @@ import {
   startLabZtunnel,
   testkitCli,
 } from '@ambient/testkit';
-import { cpuSeconds, rssMb } from './lib/measure.mjs';
+import { cpuSeconds, rssMb, settledRssMb } from './lib/measure.mjs';
 import { printSummary, summarize, writeResults } from './lib/report.mjs';
 import { startStunnelPair } from './lib/stunnel.mjs';
 
@@ -28,7 +28,8 @@ const root = path.join(here, '..');
 const quick = process.argv.includes('--quick');
 const ri = process.argv.indexOf('--rounds');
 const ROUNDS = ri > 0 ? Number(process.argv[ri + 1]) : quick ? 1 : 3;
-const HOLD = quick ? [1000] : [1000, 10_000];
+const hi = process.argv.indexOf('--hold');
+const HOLD = hi > 0 ? process.argv[hi + 1].split(',').map(Number) : quick ? [1000] : [1000, 10_000];
 const BULK = (quick ? 256 : 1024) * 1024 * 1024;
 const SECONDS = quick ? 3 : 15;
 const say = (m) => process.stdout.write(`${m}\n`);
@@ -186,8 +187,7 @@ try {
       ],
     });
   ztunnels = [await startZ('node1'), await startZ('node2')];
-  await new Promise((r) => setTimeout(r, 1000));
-  const idleRss = ztunnels.map((z) => rssMb(z.pid));
+  const idleRss = await settledRssMb(ztunnels.map((z) => z.pid));
   say(`  ztunnel RSS idle: ${idleRss.map((m) => m.toFixed(0)).join(' / ')} MB`);
   paths.ztunnel = {
     from: 'client',
@@ -210,7 +210,9 @@ try {
   for (const n of HOLD) {
     for (const name of ['stunnel', 'ztunnel']) {
       const p = paths[name];
-      const before = p.pids().map(rssMb);
+      // Settled readings on both sides of the hold: garbage from the phase before is not
+      // counted against the connections (the same for stunnel and ztunnel).
+      const before = await settledRssMb(p.pids());
       const holder = await sup.start({
         name: `hold-${name}-${n}`,
         command: process.execPath,
@@ -219,8 +221,13 @@ try {
         ready: { log: /holding \d+/ },
         readyTimeoutMs: 120_000,
       });
-      await new Promise((r) => setTimeout(r, 1000));
-      const during = p.pids().map(rssMb);
+      const during = await settledRssMb(p.pids());
+      // BENCH_HEAP_SNAPSHOT=1 (with BENCH_ZTUNNEL_NODE_ARGS=--heapsnapshot-signal=SIGUSR2): each
+      // ztunnel writes a heap snapshot (into its working directory) while the connections are held.
+      if (process.env.BENCH_HEAP_SNAPSHOT && name === 'ztunnel' && n === HOLD.at(-1)) {
+        for (const pid of p.pids()) process.kill(pid, 'SIGUSR2');
+        await new Promise((r) => setTimeout(r, 15_000));
+      }
       await holder.stop();
       const perConnKb = during.map((mb, i) => ((mb - before[i]) * 1024) / n);
       memory.held.push({ path: name, connections: n, rssMb: during, perConnKb });

@@ -18,6 +18,24 @@ export function rssMb(pid) {
   return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
 }
 
+/**
+ * RSS of each process once it has settled: read every second until no process moved by more
+ * than 0.5 MB since the last reading (V8 collects garbage left by a busy phase only some time
+ * after it ends), at most `maxMs`. Returns MB per pid.
+ */
+export async function settledRssMb(pids, maxMs = 10_000) {
+  let last = pids.map(rssMb);
+  const until = Date.now() + maxMs;
+  while (Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = pids.map(rssMb);
+    const settled = now.every((mb, i) => Math.abs(mb - last[i]) < 0.5);
+    last = now;
+    if (settled) break;
+  }
+  return last;
+}
+
 export function percentile(sorted, p) {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];

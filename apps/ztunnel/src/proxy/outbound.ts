@@ -20,6 +20,26 @@ import { ILLEGAL_PORTS, routeOutbound } from './route.js';
 import { connected, type SocketFactory } from './sockets.js';
 import { type ConnectionRecord, type ConnectionTelemetry, peerOf, serviceInfo } from './telemetry.js';
 
+// The baggage header depends only on the source workload: built once per workload object
+// (replaced, never modified, on update), not once per connection.
+const baggages = new WeakMap<Workload, string>();
+function baggageOf(source: Workload): string {
+  let b = baggages.get(source);
+  if (b === undefined) {
+    b = formatBaggage({
+      cluster: source.clusterId,
+      namespace: source.namespace,
+      workloadType: source.workloadType,
+      workloadName: source.workloadName || source.name,
+      service: source.canonicalName,
+      revision: source.canonicalRevision,
+      ...(source.locality ? { region: source.locality.region, zone: source.locality.zone } : {}),
+    });
+    baggages.set(source, b);
+  }
+  return b;
+}
+
 export interface OutboundDeps {
   state: ProxyState;
   pool: HbonePool;
@@ -116,15 +136,7 @@ export class Outbound {
         {
           authority: record.hboneAddr,
           headers: {
-            baggage: formatBaggage({
-              cluster: source.clusterId,
-              namespace: source.namespace,
-              workloadType: source.workloadType,
-              workloadName: source.workloadName || source.name,
-              service: source.canonicalName,
-              revision: source.canonicalRevision,
-              ...(source.locality ? { region: source.locality.region, zone: source.locality.zone } : {}),
-            }),
+            baggage: baggageOf(source),
             forwarded: formatForwarded(srcIp, client.remotePort ?? 0, route.service?.hostname),
             traceparent: newTraceparent(),
           },

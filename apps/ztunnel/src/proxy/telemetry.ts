@@ -4,8 +4,16 @@ import type { AccessLog, ConnectionInfo, PeerInfo, TcpMetrics } from '@ambient/t
 import { type Service, type Workload, workloadIdentity } from '../state/types.js';
 import { type ProxyError, responseFlag } from './errors.js';
 
+// One PeerInfo per workload object (xDS replaces the object when the workload changes), shared
+// by every connection of that workload: 10,000 connections need not carry 10,000 copies.
+// Read-only by contract: telemetry reads it, nothing writes to it.
+const peers = new WeakMap<Workload, PeerInfo>();
+
 export function peerOf(w: Workload | undefined, principal?: string): PeerInfo {
   if (!w) return principal ? { principal } : {};
+  const own = principal === undefined || principal === workloadIdentity(w);
+  const cached = own ? peers.get(w) : undefined;
+  if (cached) return cached;
   const p: PeerInfo = {
     workload: w.workloadName || w.name,
     namespace: w.namespace,
@@ -16,6 +24,7 @@ export function peerOf(w: Workload | undefined, principal?: string): PeerInfo {
   };
   if (w.locality?.region) p.region = w.locality.region;
   if (w.locality?.zone) p.zone = w.locality.zone;
+  if (own) peers.set(w, p);
   return p;
 }
 

@@ -89,6 +89,15 @@ export function serviceKey(s: { namespace: string; hostname: string }): string {
   return `${s.namespace}/${s.hostname}`;
 }
 
+// Workload objects are never modified in place (an xDS update replaces the object), so the
+// identity is built once per object — not once per connection, as every connection needs it.
+const identities = new WeakMap<Workload, string>();
+
 export function workloadIdentity(w: Workload): string {
-  return `spiffe://${w.trustDomain || 'cluster.local'}/ns/${w.namespace}/sa/${w.serviceAccount || 'default'}`;
+  let id = identities.get(w);
+  if (id === undefined) {
+    id = `spiffe://${w.trustDomain || 'cluster.local'}/ns/${w.namespace}/sa/${w.serviceAccount || 'default'}`;
+    identities.set(w, id);
+  }
+  return id;
 }

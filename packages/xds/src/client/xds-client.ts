@@ -167,7 +167,8 @@ export class XdsClient extends EventEmitter {
   resourceStatus(typeUrl: string): Map<string, ResourceStatus> {
     const st = this.state(typeUrl);
     const out = new Map<string, ResourceStatus>();
-    for (const [name, h] of st.held) out.set(name, st.status.get(name) ?? { state: 'acked', version: h.version });
+    for (const [name, h] of st.held)
+      out.set(name, st.status.get(name) ?? { state: 'acked', version: h.version });
     for (const [name, s] of st.status) if (!out.has(name)) out.set(name, s);
     return out;
   }
