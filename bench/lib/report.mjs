@@ -24,7 +24,9 @@ export function summarize(samples) {
       'added p99 ms':
         name === 'direct' ? '-' : (m(name, (s) => s.p99) - m('direct', (s) => s.p99)).toFixed(2),
       'CPU-s/10k req per side': sides(name, (s) => s.cpuPer10k),
-      'new conns/s': m(name, (s) => s.connPerSec).toFixed(0),
+      // Measured by the lab benchmark only.
+      'new conns/s':
+        samples[name][0].connPerSec === undefined ? '-' : m(name, (s) => s.connPerSec).toFixed(0),
       'RSS MB': sides(name, (s) => s.rssMb, 0),
     };
   }
@@ -33,7 +35,10 @@ export function summarize(samples) {
     throughput: m('ztunnel', (s) => s.gbps) / m('stunnel', (s) => s.gbps),
     // Undefined when stunnel's added p99 is within the noise (≤ 0.1 ms): no ratio to speak of.
     addedP99: added('stunnel') > 0.1 ? added('ztunnel') / added('stunnel') : undefined,
-    connRate: m('ztunnel', (s) => s.connPerSec) / m('stunnel', (s) => s.connPerSec),
+    connRate:
+      samples.ztunnel[0].connPerSec === undefined
+        ? undefined
+        : m('ztunnel', (s) => s.connPerSec) / m('stunnel', (s) => s.connPerSec),
   };
   return { rows, ratios };
 }
@@ -47,7 +52,8 @@ export function printSummary(say, { rows, ratios }) {
       ? 'ztunnel / stunnel added p99:  n/a — stunnel added nothing measurable over direct in this run'
       : `ztunnel / stunnel added p99:  ${ratios.addedP99.toFixed(2)} (target ≤ 2.0)`,
   );
-  say(`ztunnel / stunnel new connections/s: ${ratios.connRate.toFixed(2)}`);
+  if (ratios.connRate !== undefined)
+    say(`ztunnel / stunnel new connections/s: ${ratios.connRate.toFixed(2)}`);
 }
 
 /** Writes bench/results/<timestamp>-<bench>.json; returns its path. */

@@ -1,8 +1,10 @@
 // Moves bytes between the two legs of a tunnel with half-close in both directions.
 //
-// One per user connection, on the hot path: no per-chunk JavaScript beyond what Node's
-// streams do themselves (`pipe` with its backpressure). Byte counts come from the TCP
-// socket's own counters at the end (`bytesRead`/`bytesWritten`), not from 'data' listeners.
+// One per user connection, on the hot path: per chunk, one write and its backpressure check —
+// what `pipe` does, without `pipe`'s nine listeners per direction (its unpipe/cleanup
+// machinery is for pipes that outlive a failure; a tunnel aborts both legs instead). At
+// 10,000 open connections those listeners were ≈ 1 KB of heap per connection. Byte counts come
+// from the TCP socket's own counters at the end (`bytesRead`/`bytesWritten`).
 //
 // Ending vs aborting: a FIN on one leg ends the other leg's writable (END_STREAM / FIN) and
 // the tunnel is done when both legs have closed. A leg that closes before both of its
@@ -61,7 +63,17 @@ export function pipeTunnel(tcp: net.Socket, tunnel: Duplex): Promise<PipeResult>
     tunnel.once('close', onClose(tunnel, 'tunnel stream'));
     tcp.on('error', (err) => abort(err));
     tunnel.on('error', (err) => abort(err));
-    tcp.pipe(tunnel);
-    tunnel.pipe(tcp);
+    relay(tcp, tunnel);
+    relay(tunnel, tcp);
   });
+}
+
+/** `from` → `to` with backpressure; `from`'s end ends `to` (half-close). Errors are the caller's. */
+function relay(from: Duplex, to: Duplex): void {
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  from.once('end', () => to.end());
+  from.resume(); // a 'data' listener does not restart a stream that was paused explicitly
 }
