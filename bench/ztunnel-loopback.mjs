@@ -4,13 +4,13 @@
 // alternating, medians of the rounds. First version of the L4 rows of the benchmark issue;
 // the in-box cluster version (in-pod capture, two nodes) follows with the capture work.
 //   node bench/ztunnel-loopback.mjs [--quick] [--rounds N]
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CaService, CertificateAuthority, staticAllowList } from '@ambient/mtls';
 import { Address } from '@ambient/proto';
-import { Supervisor, socksConnect, testkitCli } from '@ambient/testkit';
+import { deployedNodeOptions, Supervisor, socksConnect, testkitCli } from '@ambient/testkit';
 import { ResourceCache, XdsServer } from '@ambient/xds';
 import * as grpc from '@grpc/grpc-js';
 import { bulkSend, connectTcp, cpuSeconds, pacedHttp, rssMb } from './lib/measure.mjs';
@@ -101,9 +101,7 @@ try {
       // BENCH_CPU_PROF=<dir>: CPU profiles of both ztunnels, written when they stop.
       args: [
         // The V8 options the image runs the ztunnel with (apps/ztunnel/node-options).
-        ...readFileSync(path.join(here, '..', 'apps', 'ztunnel', 'node-options'), 'utf8')
-          .split(/\s+/)
-          .filter(Boolean),
+        ...deployedNodeOptions(ztMain),
         ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
         ztMain,
       ],

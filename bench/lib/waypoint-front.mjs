@@ -148,7 +148,7 @@ if (hbone) {
     trustDomain: 'cluster.local',
     handler: async (req) => ({
       status: 200,
-      serve: (stream) => front.serve(stream, { ...base, principal: req.peerIdentity.toString().slice(9) }),
+      serve: (stream) => front.serve(stream, { ...base, principal: req.peerIdentity.principal() }),
     }),
   });
   await server.listen({ host: '127.0.0.1', port: listenPort });

@@ -3,7 +3,7 @@
 // 172.18.0.1 (files mode, Kubernetes YAML as a user writes it); each node runs its own
 // ztunnel inside the node's namespace, as a DaemonSet would, configured with only the
 // controller's address and root certificate.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -143,5 +143,6 @@ export class CaptureLab {
   async stop(): Promise<void> {
     await this.sup?.stopAll(3000);
     await this.lab?.destroy();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -160,7 +160,11 @@ describe('deploy/ manifests', () => {
         'gateway.networking.k8s.io/gateway-name': 'waypoint',
         'istio.io/dataplane-mode': 'none',
       });
-      expect(d.metadata.ownerReferences[0]).toMatchObject({ kind: 'Gateway', name: 'waypoint', uid: '1234' });
+      expect((d.metadata.ownerReferences as object[])[0]).toMatchObject({
+        kind: 'Gateway',
+        name: 'waypoint',
+        uid: '1234',
+      });
       const env = Object.fromEntries(
         pod.spec.containers[0].env.map(
           (e: { name: string; value?: string; valueFrom?: { fieldRef: { fieldPath: string } } }) => [

@@ -141,7 +141,7 @@ export class Waypoint {
           service: svc,
           vip: auth.host,
           port: auth.port,
-          principal: req.peerIdentity.toString().replace(/^spiffe:\/\//, ''),
+          principal: req.peerIdentity.principal(),
           sourceIp,
           ...(source ? { source } : {}),
         };

@@ -443,6 +443,14 @@ export const DestinationRule = obj(
   }),
 );
 
+/** Gateway API's reference to an object (a parent Gateway or Service, a backend Service). */
+const gwObjectRef = z.object({
+  group: z.string().optional(),
+  kind: z.string().optional(),
+  name: z.string(),
+  namespace: z.string().optional(),
+  port: z.number().int().optional(),
+});
 const gwHeaderMatch = z.object({
   type: z.enum(['Exact', 'RegularExpression']).default('Exact'),
   name: z.string().min(1),
@@ -494,18 +502,7 @@ const gwFilter = z.object({
 export const HTTPRoute = obj(
   'HTTPRoute',
   z.object({
-    parentRefs: z
-      .array(
-        z.object({
-          group: z.string().optional(),
-          kind: z.string().optional(),
-          name: z.string(),
-          namespace: z.string().optional(),
-          port: z.number().int().optional(),
-          sectionName: z.string().optional(),
-        }),
-      )
-      .default([]),
+    parentRefs: z.array(gwObjectRef.extend({ sectionName: z.string().optional() })).default([]),
     hostnames: strs,
     rules: z
       .array(
@@ -529,12 +526,7 @@ export const HTTPRoute = obj(
           filters: z.array(gwFilter).optional(),
           backendRefs: z
             .array(
-              z.object({
-                group: z.string().optional(),
-                kind: z.string().optional(),
-                name: z.string(),
-                namespace: z.string().optional(),
-                port: z.number().int().optional(),
+              gwObjectRef.extend({
                 weight: z.number().int().min(0).default(1),
                 filters: z.array(gwFilter).optional(),
               }),

@@ -16,6 +16,7 @@ export {
   allProxiesAcked,
   applyLabConfig,
   controllerState,
+  deployedNodeOptions,
   type LabControllerOptions,
   type LabWaypointOptions,
   type LabZtunnelOptions,

@@ -257,27 +257,24 @@ export class UpstreamCluster {
       this.stats.overflows++;
       throw new Overflow('max_requests');
     }
-    this.stats.activeRequests++;
-    let done = false;
-    return {
-      release: () => {
-        if (done) return;
-        done = true;
-        this.stats.activeRequests--;
-      },
-    };
+    return this.take('activeRequests');
   }
 
   /** Retry budget: false when max_retries concurrent retries are already running. */
   admitRetry(): Admission | undefined {
     if (this.stats.activeRetries >= this.maxRetries) return undefined;
-    this.stats.activeRetries++;
+    return this.take('activeRetries');
+  }
+
+  /** Counts one in `counter` until released (once, however often release is called). */
+  private take(counter: 'activeRequests' | 'activeRetries'): Admission {
+    this.stats[counter]++;
     let done = false;
     return {
       release: () => {
         if (done) return;
         done = true;
-        this.stats.activeRetries--;
+        this.stats[counter]--;
       },
     };
   }

@@ -55,7 +55,7 @@ export interface LabZtunnelOptions {
 }
 
 /** The node options deploy/entrypoint.sh runs an app with: `<app>/node-options`, if any. */
-function deployedNodeOptions(entry: string): string[] {
+export function deployedNodeOptions(entry: string): string[] {
   const file = path.join(path.dirname(entry), '..', 'node-options');
   return existsSync(file) ? readFileSync(file, 'utf8').split(/\s+/).filter(Boolean) : [];
 }
