@@ -6,14 +6,15 @@
 // AuthorizationPolicy) to every client's ACK. The server runs in a process of its own; the clients
 // are spread over P processes (default: one per core) — real ztunnels are processes on their
 // own nodes, and 50 clients in one heap measure that heap's garbage collector more than xDS.
-//   node bench/xds-convergence.mjs [--workloads 10000] [--services 1000] [--clients 50] [--processes P]
+// Rounds (default 3): each connects a fresh set of clients; medians with the min–max spread.
+//   node bench/xds-convergence.mjs [--workloads 10000] [--services 1000] [--clients 50] [--processes P] [--rounds 3]
 import { fork } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TypeUrl } from '@ambient/proto';
 import { istioTypes, XdsClient } from '@ambient/xds';
-import { cpuSeconds } from './lib/measure.mjs';
+import { cpuSeconds, median } from './lib/measure.mjs';
 import { writeResults } from './lib/report.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -25,6 +26,7 @@ const W = arg('workloads', 10_000);
 const S = arg('services', 1_000);
 const C = arg('clients', 50);
 const P = Math.min(C, arg('processes', os.cpus().length));
+const ROUNDS = arg('rounds', 3);
 const role = process.argv[2];
 const CHANGED = 'Kubernetes//Pod/bench/w0';
 const message = (child, want) =>
@@ -76,10 +78,11 @@ if (role === 'server') {
   const port = await server.listen('127.0.0.1:0');
   process.send({ type: 'listening', port });
   process.on('message', (m) => {
-    if (m.type === 'change') cache.set(Address, CHANGED, workload(0, 'n2'));
+    // Each round changes something anew: w0 moves to the other node; one more policy.
+    if (m.type === 'change') cache.set(Address, CHANGED, workload(0, m.round % 2 ? 'n2' : 'n1'));
     if (m.type === 'policy')
-      cache.set(Authorization, 'bench/deny-w0', {
-        name: 'deny-w0',
+      cache.set(Authorization, `bench/deny-w0-${m.round}`, {
+        name: `deny-w0-${m.round}`,
         namespace: 'bench',
         scope: 1, // NAMESPACE
         action: 1, // DENY
@@ -94,6 +97,7 @@ if (role === 'server') {
   process.send({ type: 'loaded' });
   process.on('message', async (m) => {
     if (m.type === 'go') {
+      for (const c of clients) c.close(); // the last round's
       clients = Array.from({ length: Number(k) }, (_, i) =>
         new XdsClient({
           address: `127.0.0.1:${port}`,
@@ -163,17 +167,8 @@ if (role === 'server') {
     ),
   );
   await Promise.all(workers.map((w) => message(w, 'loaded')));
-  say('client processes loaded; connecting every client at once …');
-  const cpu0 = [server, ...workers].map((c) => cpuSeconds(c.pid));
-  const t0 = Date.now();
-  for (const w of workers) w.send({ type: 'go' });
-  const synced = await Promise.all(workers.map((w) => message(w, 'synced')));
-  const full = Math.max(...synced.map((s) => s.at)) - t0;
-  const [serverCpu, ...clientCpu] = [server, ...workers].map((c, i) => cpuSeconds(c.pid) - cpu0[i]);
-  const missing = synced.reduce((a, s) => a + s.missing, 0);
-  if (missing) throw new Error(`${missing} clients did not get every resource`);
   /** Arms every client process, makes the server change something, times the last report. */
-  const timeChange = async (arm, change, report) => {
+  const timeChange = async (arm, change, report, round) => {
     await Promise.all(
       workers.map((w) => {
         w.send({ type: arm });
@@ -181,37 +176,60 @@ if (role === 'server') {
       }),
     );
     const t = Date.now();
-    server.send({ type: change });
+    server.send({ type: change, round });
     const reports = await Promise.all(workers.map((w) => message(w, report)));
     return { ms: Math.max(...reports.map((r) => r.at)) - t, reports };
   };
-  const { ms: one } = await timeChange('arm', 'change', 'changed');
-  const { ms: policyMs, reports: acked } = await timeChange('arm-policy', 'policy', 'acked');
-  if (acked.some((a) => a.policies.some((n) => n !== 1)))
-    throw new Error('a client ACKed without the policy');
-  const perClientMb = synced.reduce((a, s) => a + s.rssMb, 0) / C;
-  const rows = {
-    'full sync to every client (ms)': { value: full, target: '≤ 2000' },
-    'one workload change to every client (ms)': { value: one, target: '' },
-    'policy change to every ACK (ms)': { value: policyMs, target: '' },
-    'CPU-s during the full sync: server': { value: Number(serverCpu.toFixed(2)), target: '' },
-    'CPU-s during the full sync: clients (all)': {
-      value: Number(clientCpu.reduce((a, b) => a + b, 0).toFixed(2)),
-      target: '',
-    },
-    'client process RSS per client (MB)': { value: Number(perClientMb.toFixed(1)), target: '' },
+  const rounds = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    say(`round ${round}/${ROUNDS}: connecting every client at once …`);
+    const cpu0 = [server, ...workers].map((c) => cpuSeconds(c.pid));
+    const t0 = Date.now();
+    for (const w of workers) w.send({ type: 'go' });
+    const synced = await Promise.all(workers.map((w) => message(w, 'synced')));
+    const fullMs = Math.max(...synced.map((s) => s.at)) - t0;
+    const [serverCpu, ...clientCpu] = [server, ...workers].map((c, i) => cpuSeconds(c.pid) - cpu0[i]);
+    const missing = synced.reduce((a, s) => a + s.missing, 0);
+    if (missing) throw new Error(`${missing} clients did not get every resource`);
+    const { ms: changeMs } = await timeChange('arm', 'change', 'changed', round);
+    const { ms: policyMs, reports: acked } = await timeChange('arm-policy', 'policy', 'acked', round);
+    if (acked.some((a) => a.policies.some((n) => n !== round)))
+      throw new Error('a client ACKed without the new policy');
+    rounds.push({
+      fullMs,
+      changeMs,
+      policyMs,
+      cpuSeconds: { server: serverCpu, clientProcesses: clientCpu },
+      clientCpu: clientCpu.reduce((a, b) => a + b, 0),
+      perClientMb: synced.reduce((a, s) => a + s.rssMb, 0) / C,
+      clientProcesses: synced,
+    });
+    say(`round ${round}/${ROUNDS}: full sync ${fullMs} ms, change ${changeMs} ms, policy ${policyMs} ms`);
+  }
+  const spread = (f, digits = 0) => {
+    const xs = rounds.map(f);
+    const med = median(xs).toFixed(digits);
+    return xs.length > 1
+      ? `${med} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`
+      : med;
   };
+  const rows = {
+    'full sync to every client (ms)': { value: spread((r) => r.fullMs), target: '≤ 2000' },
+    'one workload change to every client (ms)': { value: spread((r) => r.changeMs), target: '' },
+    'policy change to every ACK (ms)': { value: spread((r) => r.policyMs), target: '' },
+    'CPU-s during the full sync: server': { value: spread((r) => r.cpuSeconds.server, 2), target: '' },
+    'CPU-s during the full sync: clients (all)': { value: spread((r) => r.clientCpu, 2), target: '' },
+    'client process RSS per client (MB)': { value: spread((r) => r.perClientMb, 1), target: '' },
+  };
+  console.log('\nControl plane (medians of rounds, min–max):');
   console.table(rows);
   const file = writeResults(here, 'xds-convergence', {
     workloads: W,
     services: S,
     clients: C,
     processes: P,
-    fullSyncMs: full,
-    cpuSeconds: { server: serverCpu, clientProcesses: clientCpu },
-    oneChangeMs: one,
-    policyChangeToAckMs: policyMs,
-    clientProcesses: synced,
+    rows,
+    rounds,
   });
   say(`raw samples: ${path.relative(process.cwd(), file)}`);
   await Promise.all(

@@ -12,21 +12,28 @@ export function summarize(samples) {
     samples[name][0].cpuPerGiB.length
       ? [0, 1].map((i) => m(name, (s) => f(s)[i]).toFixed(digits)).join(' / ')
       : '-';
+  // The median and, with more than one round, the min–max spread of the rounds.
+  const spread = (name, f, digits) => {
+    const xs = samples[name].map(f);
+    const med = median(xs).toFixed(digits);
+    return xs.length > 1
+      ? `${med} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`
+      : med;
+  };
   const rows = {};
   for (const name of Object.keys(samples)) {
     rows[name] = {
-      'Gbit/s': m(name, (s) => s.gbps).toFixed(2),
+      'Gbit/s': spread(name, (s) => s.gbps, 2),
       'CPU-s/GiB per side': sides(name, (s) => s.cpuPerGiB),
       'p50 ms': m(name, (s) => s.p50).toFixed(2),
       'p90 ms': m(name, (s) => s.p90).toFixed(2),
-      'p99 ms': m(name, (s) => s.p99).toFixed(2),
+      'p99 ms': spread(name, (s) => s.p99, 2),
       'p99.9 ms': m(name, (s) => s.p999).toFixed(2),
       'added p99 ms':
         name === 'direct' ? '-' : (m(name, (s) => s.p99) - m('direct', (s) => s.p99)).toFixed(2),
       'CPU-s/10k req per side': sides(name, (s) => s.cpuPer10k),
       // Measured by the lab benchmark only.
-      'new conns/s':
-        samples[name][0].connPerSec === undefined ? '-' : m(name, (s) => s.connPerSec).toFixed(0),
+      'new conns/s': samples[name][0].connPerSec === undefined ? '-' : spread(name, (s) => s.connPerSec, 0),
       'RSS MB': sides(name, (s) => s.rssMb, 0),
     };
   }
