@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TOKEN_KEY_FILE, TokenIssuer } from '@ambient/mtls';
 import { TypeUrl } from '@ambient/proto';
 import { Supervisor } from '@ambient/testkit';
 import { istioTypes, XdsClient } from '@ambient/xds';
@@ -60,12 +61,23 @@ try {
     },
     ready: { http: 'http://127.0.0.1:25014/debug/config' },
   });
+  // Every stream authenticates: each client holds its node's ztunnel token, as on a cluster.
+  const issuer = TokenIssuer.loadOrCreate(path.join(dir, 'ca', TOKEN_KEY_FILE));
+  const tokens = await Promise.all(
+    Array.from({ length: CLIENTS }, (_, i) =>
+      issuer.sign({ namespace: 'ambient-system', serviceAccount: 'ztunnel', node: `node-${i}` }, 3600),
+    ),
+  );
   const t0 = performance.now();
   const clients = Array.from({ length: CLIENTS }, (_, i) =>
     new XdsClient({
       address: '127.0.0.1:25010',
-      node: { id: `ztunnel~10.0.0.${i}~zt-${i}.ambient-system~ambient-system.svc.cluster.local` },
+      node: {
+        id: `ztunnel~10.0.0.${i}~zt-${i}.ambient-system~ambient-system.svc.cluster.local`,
+        metadata: { NAMESPACE: 'ambient-system', NODE_NAME: `node-${i}` },
+      },
       types: [istioTypes.address, istioTypes.authorization],
+      headers: () => ({ authorization: `Bearer ${tokens[i]}` }),
     }).start(),
   );
   await Promise.all(clients.map((c) => c.ready));

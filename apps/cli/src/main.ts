@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { analyze } from './commands/analyze.js';
 import { namespaceMode, waypointApply, waypointDelete, waypointList } from './commands/cluster.js';
 import { proxyStatus, ztunnelConfig } from './commands/inspect.js';
+import { tokenCreate } from './commands/token.js';
 import { runDemo } from './demo/demo.js';
 import { install } from './install/install.js';
 import type { Format } from './output.js';
@@ -131,6 +132,49 @@ waypoint
   .action((name: string, o: { namespace: string; configDir?: string }) => {
     process.exitCode = waypointDelete(o.namespace, name, o.configDir);
   });
+
+program
+  .command('token')
+  .description('credentials for proxies of the files-mode controller')
+  .command('create')
+  .description(
+    "mint a bearer token for a service account (a ztunnel: ambient-system/ztunnel with --node), signed with the controller's key",
+  )
+  .requiredOption(
+    '--ca-dir <dir>',
+    "the controller's CA directory (AMBIENT_CA_DIR); the key is token-signing-key.pem there",
+  )
+  .option('--key <file>', 'the signing key, when the controller runs with AMBIENT_TOKEN_KEY')
+  .requiredOption(
+    '--service-account <ns/name>',
+    'who the token is for, e.g. ambient-system/ztunnel or bookinfo/waypoint',
+  )
+  .option('--node <name>', "a node agent's node: the CA issues it only identities of pods on that node")
+  .option(
+    '--duration <d>',
+    'how long the token is valid (proxies re-read AUTH_TOKEN files on every use)',
+    '24h',
+  )
+  .option('--out <file>', 'write the token to this file (mode 0600) instead of standard output')
+  .action(
+    async (o: {
+      caDir: string;
+      key?: string;
+      serviceAccount: string;
+      node?: string;
+      duration: string;
+      out?: string;
+    }) => {
+      process.exitCode = await tokenCreate({
+        caDir: o.caDir,
+        serviceAccount: o.serviceAccount,
+        duration: o.duration,
+        ...(o.key ? { keyFile: o.key } : {}),
+        ...(o.node ? { node: o.node } : {}),
+        ...(o.out ? { outFile: o.out } : {}),
+      });
+    },
+  );
 
 program
   .command('demo')

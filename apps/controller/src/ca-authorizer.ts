@@ -1,72 +1,97 @@
-// Who may obtain which identity from the CA — shared spec ztunnel.md §2.3 (istiod's node
-// authorization). Files mode: the requested identity must belong to a pod in the model
-// (namespace + service account), and, when an allow-list file is configured, the caller's
-// token must be listed with a matching pattern. Kube mode: TokenReview of the caller's
-// token, which must be a ztunnel service account, and a pod with the requested service
-// account must run on the caller's node (from the bound token's node claim).
-import { readFileSync } from 'node:fs';
-import { type CaAuthorizer, MtlsError, staticAllowList } from '@ambient/mtls';
-import { parse } from 'yaml';
+// Who may obtain which identity from the CA — shared spec ztunnel.md §2.3 (istiod's
+// security/pkg/server/ca/server.go and node_auth.go). The same rules in every mode; only the
+// token's verifier differs: Kubernetes TokenReview (kube mode) or the controller's own token
+// signer (files mode, `ambientctl token create`).
+//
+//   - no token, or a token the verifier refuses              → UNAUTHENTICATED
+//   - the caller's own identity (token namespace + SA)        → issued
+//   - another identity, asked for with ImpersonatedIdentity,
+//     by a trusted node account (CA_TRUSTED_NODE_ACCOUNTS)
+//     whose token is bound to a node, for a service account
+//     that a live pod on that very node runs as              → issued
+//   - anything else                                           → PERMISSION_DENIED
+import { type CaAuthorizer, MtlsError, serviceAccountOf, type TokenReviewer } from '@ambient/mtls';
 import type { ModelStore } from './store.js';
 
-export function filesAuthorizer(store: ModelStore, allowFile?: string): CaAuthorizer {
-  let allow: CaAuthorizer | undefined;
-  if (allowFile) {
-    const parsed = parse(readFileSync(allowFile, 'utf8')) as Record<string, string[]>;
-    allow = staticAllowList(parsed);
-  }
-  return async (ctx) => {
-    if (allow) await allow(ctx);
-    const { namespace, serviceAccount } = ctx.requested;
-    const known = store
+export const DEFAULT_TRUSTED_NODE_ACCOUNTS = ['ambient-system/ztunnel', 'istio-system/ztunnel'];
+
+export interface Caller {
+  namespace: string;
+  serviceAccount: string;
+  /** The node a node agent's token is bound to. */
+  nodeName?: string;
+  /** True when the caller is a node agent (CA_TRUSTED_NODE_ACCOUNTS). */
+  nodeAgent: boolean;
+}
+
+/** Verifies a bearer token and says who holds it; throws UNAUTHENTICATED. */
+export async function authenticateCaller(
+  reviewer: TokenReviewer,
+  token: string,
+  trustedAccounts: readonly string[],
+  store?: ModelStore,
+): Promise<Caller> {
+  if (!token) throw new MtlsError('UNAUTHENTICATED', 'no bearer token (authorization: Bearer <token>)');
+  const r = await reviewer.review(token);
+  if (!r.authenticated)
+    throw new MtlsError('UNAUTHENTICATED', `token rejected${r.error ? `: ${r.error}` : ''}`);
+  const sa = serviceAccountOf(r.username);
+  if (!sa) throw new MtlsError('UNAUTHENTICATED', `${r.username ?? 'the caller'} is not a service account`);
+  // Kubernetes before 1.30 puts no node in a bound token; istiod then finds the caller's pod
+  // (name and UID from the token) and takes the node it is scheduled on.
+  let nodeName = r.nodeName;
+  if (!nodeName && r.pod && store) {
+    const pod = store
       .view()
-      .Pod.some(
+      .Pod.find(
         (p) =>
-          (p.metadata.namespace ?? 'default') === namespace &&
-          (p.spec.serviceAccountName ?? 'default') === serviceAccount,
+          (p.metadata.namespace ?? 'default') === sa.namespace &&
+          p.metadata.name === r.pod!.name &&
+          p.metadata.uid === r.pod!.uid,
       );
-    if (!known)
-      throw new MtlsError(
-        'NOT_ALLOWED',
-        `no pod runs as ${namespace}/${serviceAccount}: refusing to issue ${ctx.requested}`,
-      );
+    nodeName = pod?.spec.nodeName;
+  }
+  return {
+    ...sa,
+    ...(nodeName ? { nodeName } : {}),
+    nodeAgent: trustedAccounts.includes(`${sa.namespace}/${sa.serviceAccount}`),
   };
 }
 
-export interface TokenReviewer {
-  review(token: string): Promise<{ authenticated: boolean; username?: string; nodeName?: string }>;
-}
-
-export function kubeAuthorizer(
+export function caAuthorizer(
   store: ModelStore,
   reviewer: TokenReviewer,
-  trustedAccounts = ['ambient-system/ztunnel', 'istio-system/ztunnel'],
+  trustedAccounts: readonly string[] = DEFAULT_TRUSTED_NODE_ACCOUNTS,
 ): CaAuthorizer {
   return async (ctx) => {
-    if (!ctx.token) throw new MtlsError('UNAUTHENTICATED', 'no bearer token');
-    const r = await reviewer.review(ctx.token);
-    if (!r.authenticated || !r.username)
-      throw new MtlsError('UNAUTHENTICATED', 'token rejected by TokenReview');
-    const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(r.username);
-    const caller = m ? `${m[1]}/${m[2]}` : r.username;
-    const self = m && m[1] === ctx.requested.namespace && m[2] === ctx.requested.serviceAccount;
-    if (self) return; // a workload asking for its own identity
-    if (!ctx.impersonating || !trustedAccounts.includes(caller)) {
-      throw new MtlsError('NOT_ALLOWED', `${caller} may not impersonate ${ctx.requested}`);
-    }
+    const caller = await authenticateCaller(reviewer, ctx.token, trustedAccounts, store);
+    const who = `${caller.namespace}/${caller.serviceAccount}`;
+    const { namespace, serviceAccount } = ctx.requested;
+    if (caller.namespace === namespace && caller.serviceAccount === serviceAccount) return;
+    if (!ctx.impersonating || !caller.nodeAgent)
+      throw new MtlsError('NOT_ALLOWED', `${who} may not obtain a certificate for ${ctx.requested}`);
+    const node = caller.nodeName;
+    // A node agent's token must name its node: a token without one must never match pods that
+    // are not scheduled yet (both names undefined).
+    if (!node)
+      throw new MtlsError(
+        'NOT_ALLOWED',
+        `request impersonation authentication failure: the token of ${who} is not bound to a node`,
+      );
     const onNode = store
       .view()
       .Pod.some(
         (p) =>
-          (p.metadata.namespace ?? 'default') === ctx.requested.namespace &&
-          (p.spec.serviceAccountName ?? 'default') === ctx.requested.serviceAccount &&
-          p.spec.nodeName === r.nodeName &&
-          p.status.phase !== 'Failed',
+          (p.metadata.namespace ?? 'default') === namespace &&
+          (p.spec.serviceAccountName ?? 'default') === serviceAccount &&
+          p.spec.nodeName === node &&
+          p.status.phase !== 'Failed' &&
+          p.status.phase !== 'Succeeded',
       );
     if (!onNode)
       throw new MtlsError(
         'NOT_ALLOWED',
-        `request impersonation authentication failure: no pod of ${ctx.requested} on node ${r.nodeName ?? '(unknown)'}`,
+        `request impersonation authentication failure: no pod of ${ctx.requested} on node ${node}`,
       );
   };
 }
@@ -94,6 +119,16 @@ export async function kubeTokenReviewer(): Promise<TokenReviewer> {
         ...(extra['authentication.kubernetes.io/node-name']?.[0]
           ? { nodeName: extra['authentication.kubernetes.io/node-name'][0] }
           : {}),
+        ...(extra['authentication.kubernetes.io/pod-name']?.[0] &&
+        extra['authentication.kubernetes.io/pod-uid']?.[0]
+          ? {
+              pod: {
+                name: extra['authentication.kubernetes.io/pod-name'][0],
+                uid: extra['authentication.kubernetes.io/pod-uid'][0],
+              },
+            }
+          : {}),
+        ...(status?.error ? { error: status.error } : {}),
       };
     },
   };

@@ -1,5 +1,7 @@
 // The controller's configuration — the only reader of process.env in this app. Every bad
 // value is reported in one pass, naming the variable and the value.
+import path from 'node:path';
+import { TOKEN_KEY_FILE } from '@ambient/mtls';
 import { ConfigError, type HostPort, parseHostPort } from '@ambient/telemetry';
 
 export { ConfigError, type HostPort };
@@ -20,8 +22,12 @@ export interface ControllerConfig {
   /** DNS names and IPs the 15012 serving certificate covers. */
   servingDns: string[];
   servingIps: string[];
-  /** files mode: optional allow-list file (token → SPIFFE id patterns) for the CA. */
-  caAllowFile?: string;
+  /** files mode: the key that signs and verifies callers' tokens (`ambientctl token create`). */
+  tokenKeyFile: string;
+  /** Service accounts (`ns/sa`) that may obtain certificates for pods on their own node (ztunnel). */
+  trustedNodeAccounts: string[];
+  /** PILOT_JWT_ENABLE_REMOTE_JWKS: `istiod` (default) fetches jwksUri keys here and inlines them; `envoy` leaves them to the waypoint. */
+  jwksFetcher: 'istiod' | 'envoy';
   debounceMs: number;
   /** kube mode: publish the root certificate as this ConfigMap (key root-cert.pem) for ztunnels. */
   rootCertConfigMap?: { name: string; namespace: string };
@@ -57,10 +63,33 @@ export function loadConfig(
   const xdsPlaintext = hostPort('AMBIENT_XDS_PLAINTEXT_ADDR', '127.0.0.1:15010');
   const xdsTls = hostPort('AMBIENT_XDS_TLS_ADDR', '0.0.0.0:15012');
   const debug = hostPort('AMBIENT_DEBUG_ADDR', '0.0.0.0:15014');
+  if (env.AMBIENT_CA_ALLOW)
+    problems.push(
+      'AMBIENT_CA_ALLOW is no longer read: callers authenticate with tokens the controller signs (ambientctl token create); remove it',
+    );
+  const trustedNodeAccounts = (env.CA_TRUSTED_NODE_ACCOUNTS ?? 'ambient-system/ztunnel,istio-system/ztunnel')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const a of trustedNodeAccounts)
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(a))
+      problems.push(`CA_TRUSTED_NODE_ACCOUNTS: ${JSON.stringify(a)}: expected <namespace>/<service-account>`);
+  const caDir = env.AMBIENT_CA_DIR ?? './var/lib/ambient/ca';
+  const remoteJwks = env.PILOT_JWT_ENABLE_REMOTE_JWKS ?? 'istiod';
+  const jwksFetcher =
+    remoteJwks === 'istiod' || remoteJwks === 'false'
+      ? 'istiod'
+      : remoteJwks === 'envoy' || remoteJwks === 'true'
+        ? 'envoy'
+        : undefined;
+  if (!jwksFetcher)
+    problems.push(
+      `PILOT_JWT_ENABLE_REMOTE_JWKS=${JSON.stringify(remoteJwks)}: expected istiod (false) or envoy (true); hybrid is not supported`,
+    );
   const config: ControllerConfig = {
     source: source as 'files' | 'kube',
     ...(configDir ? { configDir } : {}),
-    caDir: env.AMBIENT_CA_DIR ?? './var/lib/ambient/ca',
+    caDir,
     trustDomain: env.TRUST_DOMAIN ?? 'cluster.local',
     clusterId: env.CLUSTER_ID ?? 'Kubernetes',
     rootNamespace: env.ROOT_NAMESPACE ?? 'istio-system',
@@ -79,7 +108,9 @@ export function loadConfig(
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
-    ...(env.AMBIENT_CA_ALLOW ? { caAllowFile: env.AMBIENT_CA_ALLOW } : {}),
+    tokenKeyFile: env.AMBIENT_TOKEN_KEY ?? path.join(caDir, TOKEN_KEY_FILE),
+    trustedNodeAccounts,
+    jwksFetcher: jwksFetcher ?? 'istiod',
     debounceMs: debounce,
     ...(env.AMBIENT_ROOT_CERT_CONFIGMAP
       ? {

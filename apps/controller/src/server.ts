@@ -1,9 +1,11 @@
 // The controller, wired: sources → model store → translation (debounced) → xDS resource
-// cache; xDS on 15010 (plaintext, local use) and 15012 (TLS, with the CA service); debug
-// HTTP on 15014 (/debug/syncz, /debug/config, /metrics).
+// cache; xDS on 15010 (plaintext, local use) and 15012 (TLS, with the CA service), every
+// stream and certificate request authenticated by its bearer token; HTTP on 15014: /metrics,
+// /ready and /debug/root-cert to anyone, the debug views (/debug/syncz, /debug/config) only
+// to loopback callers (`kubectl port-forward`, or a shell in the controller's pod).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CaService, CertificateAuthority } from '@ambient/mtls';
+import { CaService, CertificateAuthority, TokenIssuer, type TokenReviewer } from '@ambient/mtls';
 import {
   Address,
   Authorization,
@@ -15,18 +17,22 @@ import {
 import { Counter, createLogger, Gauge, Histogram, type Logger, Registry } from '@ambient/telemetry';
 import { addressName, ResourceCache, XdsServer } from '@ambient/xds';
 import * as grpc from '@grpc/grpc-js';
-import { filesAuthorizer, kubeAuthorizer, kubeTokenReviewer } from './ca-authorizer.js';
+import { caAuthorizer, kubeTokenReviewer } from './ca-authorizer.js';
 import type { ControllerConfig } from './config.js';
+import { JwksResolver } from './jwks-resolver.js';
 import { FilesSource } from './sources/files.js';
 import { KubeSource } from './sources/kube.js';
 import { ModelStore } from './store.js';
 import { type Translation, translate } from './translate/index.js';
 import { WaypointDeployer } from './waypoint-deployment.js';
+import { xdsAuthenticator } from './xds-authenticator.js';
 
 export class Controller {
   readonly store = new ModelStore();
   readonly cache = new ResourceCache();
   readonly xds: XdsServer;
+  /** Verifies callers' bearer tokens (CA and xDS): TokenReview in kube mode, our own signer in files mode. */
+  private reviewer?: TokenReviewer;
   readonly registry = new Registry();
   readonly logger: Logger;
   ca!: CertificateAuthority;
@@ -43,6 +49,7 @@ export class Controller {
   };
   private reportedWarnings = new Set<string>();
   private deployer?: WaypointDeployer;
+  private readonly jwks?: JwksResolver;
   readonly ports: { xdsPlaintext?: number; xdsTls?: number; debug?: number } = {};
   /** Translations published since start (tests and tools wait on it). */
   translations = 0;
@@ -69,9 +76,18 @@ export class Controller {
       cache: this.cache,
       debounceMs: 10,
       onAck: (_proxy, _typeUrl, seconds) => this.convergence.observe(seconds),
+      authenticate: (request) => {
+        if (!this.reviewer) return Promise.reject(new Error('the controller is starting'));
+        return xdsAuthenticator(this.reviewer, config.trustedNodeAccounts, this.store)(request);
+      },
       log: (level, msg, fields) => this.logger[level](fields ?? {}, msg),
     });
     this.registry.registerMetric(this.convergence);
+    if (config.jwksFetcher === 'istiod')
+      this.jwks = new JwksResolver(
+        () => this.schedule(),
+        (msg, fields) => this.logger.warn({ scope: 'jwks', ...fields }, msg),
+      );
     this.pushes = new Counter({
       name: 'ambient_controller_translations_total',
       help: 'Model changes translated and published',
@@ -121,17 +137,16 @@ export class Controller {
         );
     }
     this.publish();
-    const authorize =
-      c.source === 'files'
-        ? filesAuthorizer(this.store, c.caAllowFile)
-        : kubeAuthorizer(this.store, await kubeTokenReviewer());
+    this.reviewer =
+      c.source === 'files' ? TokenIssuer.loadOrCreate(c.tokenKeyFile) : await kubeTokenReviewer();
     const ca = new CaService({
       ca: this.ca,
-      authorize,
+      authorize: caAuthorizer(this.store, this.reviewer, c.trustedNodeAccounts),
       log: (level, msg, fields) => this.logger[level](fields ?? {}, msg),
     });
     if (c.xdsPlaintext) {
-      // Plaintext: xDS only — certificates are never handed out without TLS.
+      // Plaintext: xDS only, and authenticated like 15012 — certificates are never handed out
+      // without TLS.
       const plain = new grpc.Server();
       this.xds.addTo(plain);
       this.ports.xdsPlaintext = await bind(
@@ -180,6 +195,7 @@ export class Controller {
       trustDomain: this.config.trustDomain,
       rootNamespace: this.config.rootNamespace,
       domainSuffix: this.config.domainSuffix,
+      ...(this.jwks ? { jwks: (uri: string) => this.jwks!.get(uri) } : {}),
     });
     this.cache.replaceAll(Address, t.addresses);
     this.cache.replaceAll(Authorization, t.authorizations);
@@ -199,13 +215,26 @@ export class Controller {
     if (this.deployer) void this.deployer.reconcile(this.store.view().Gateway, this.ca.rootPem);
   }
 
+  /** The last published translation (what every proxy is being sent). */
+  get translation(): Translation {
+    return this.lastTranslation;
+  }
+
   get warnings(): string[] {
     return this.lastTranslation.warnings;
   }
 
   private async startDebug(): Promise<number> {
     const server = http.createServer(async (req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      if (!PUBLIC_DEBUG_PATHS.has(path) && !isLoopback(req.socket.remoteAddress)) {
+        res.writeHead(403, { 'content-type': 'text/plain' });
+        return res.end('debug endpoints answer only on loopback: use kubectl port-forward\n');
+      }
+      if (path === '/ready') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        return res.end('ready\n');
+      }
       const json = (v: unknown) => {
         const body = `${JSON.stringify(v, null, 2)}\n`;
         res.writeHead(200, { 'content-type': 'application/json' });
@@ -251,6 +280,7 @@ export class Controller {
 
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
+    this.jwks?.close();
     this.files?.stop();
     await this.kube?.stop();
     for (const s of this.grpcServers) s.forceShutdown();
@@ -258,6 +288,15 @@ export class Controller {
     this.debugServer?.close();
     this.debugServer?.closeAllConnections();
   }
+}
+
+/** What the debug port serves to anyone: metrics for Prometheus, readiness, the (public) root. */
+const PUBLIC_DEBUG_PATHS = new Set(['/metrics', '/ready', '/debug/root-cert']);
+
+function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4.startsWith('127.') || address === '::1';
 }
 
 function bind(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {

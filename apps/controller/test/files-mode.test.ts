@@ -9,10 +9,12 @@ import { fileURLToPath } from 'node:url';
 import {
   type Child,
   exchange,
+  mintTokenFile,
   type RunningServer,
   Supervisor,
   socksConnect,
   startHttpEcho,
+  ztunnelSubject,
 } from '@ambient/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
@@ -94,6 +96,7 @@ spec:
 async function startZtunnel(node: string, host: string): Promise<Child> {
   const addr = `https://127.0.0.1:${controller.ports.xdsTls}`;
   const root = path.join(dir, 'ca', 'root-cert.pem');
+  const token = await mintTokenFile(path.join(dir, 'ca'), ztunnelSubject(node));
   return sup.start({
     name: `ztunnel-${node}`,
     command: process.execPath,
@@ -104,6 +107,7 @@ async function startZtunnel(node: string, host: string): Promise<Child> {
       CA_ADDRESS: addr,
       XDS_ROOT_CA: root,
       CA_ROOT_CA: root,
+      AUTH_TOKEN: token,
       UNSTABLE_ENABLE_SOCKS5: 'true',
       AMBIENT_SOCKS5_ADDR: `${host}:15080`,
       AMBIENT_ADMIN_ADDR: `${host}:15000`,

@@ -36,6 +36,17 @@ export {
   verifyClientTrustDomain,
 } from './tls-contexts.js';
 export {
+  bearerToken,
+  serviceAccountOf,
+  TOKEN_AUDIENCE,
+  TOKEN_ISSUER,
+  TOKEN_KEY_FILE,
+  TokenIssuer,
+  type TokenReview,
+  type TokenReviewer,
+  type TokenSubject,
+} from './tokens.js';
+export {
   certificateUris,
   createCertificate,
   createCsr,

@@ -15,6 +15,7 @@ export { type PodManifestOptions, podManifest } from './lab/manifests.js';
 export {
   allProxiesAcked,
   applyLabConfig,
+  CONTROLLER_DEBUG,
   controllerState,
   deployedNodeOptions,
   type LabControllerOptions,
@@ -40,6 +41,7 @@ export {
   planNamespaces,
 } from './lab/plan.js';
 export { CommandError, type RunOptions, type RunResult, run } from './lab/run.js';
+export { mintTokenFile, ztunnelSubject } from './lab/tokens.js';
 export { testkitCli } from './paths.js';
 export { exchange, type SocksConnectOptions, socksConnect } from './socks5-client.js';
 export { Child, type Readiness, type StartOptions, Supervisor, sleep } from './supervisor.js';

@@ -18,6 +18,8 @@ export {
   type NackRecord,
   type ProxyInfo,
   type TypeStatus,
+  XdsAuthError,
+  type XdsCaller,
   XdsServer,
   type XdsServerOptions,
 } from './server/xds-server.js';

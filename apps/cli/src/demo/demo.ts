@@ -415,7 +415,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     console.log(`\nThe mesh keeps running. Try, in another terminal (as root):
   npx ambientctl ztunnel-config workloads --netns ${L.node('node1').netns}
   npx ambientctl ztunnel-config certificates --netns ${L.node('node2').netns}
-  npx ambientctl proxy-status --netns ${L.plan.underlayNetns} --controller ${CONTROL_PLANE_IP}:15014
+  npx ambientctl proxy-status --netns ${L.plan.underlayNetns} --controller 127.0.0.1:15014
   sudo ip netns exec ${L.pod('waypoint').netns} node ${testkitCli} http-get http://127.0.0.1:15000/config_dump
   npx ambientctl waypoint list --config-dir ${configDir}
   npx ambientctl analyze -f ${configDir}

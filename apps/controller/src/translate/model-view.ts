@@ -21,6 +21,12 @@ export interface TranslateOptions {
   domainSuffix: string;
   rootNamespace: string;
   network: string;
+  /**
+   * The keys behind a RequestAuthentication's `jwksUri`, as the controller fetched them
+   * (istiod's default: waypoints never fetch URLs a policy names). Undefined: the URI is
+   * passed through for the waypoint to fetch (`PILOT_JWT_ENABLE_REMOTE_JWKS=envoy`).
+   */
+  jwks?: (uri: string) => { jwks: string } | { error: string };
 }
 
 export const DEFAULT_OPTIONS: TranslateOptions = {

@@ -14,6 +14,7 @@ import {
 import * as grpc from '@grpc/grpc-js';
 import { MtlsError } from '../errors.js';
 import { Identity } from '../identity.js';
+import { bearerToken } from '../tokens.js';
 import { parseCsr } from '../x509.js';
 import type { CertificateAuthority } from './certificate-authority.js';
 
@@ -117,7 +118,7 @@ export class CaService {
   ): void => {
     const auth = String(call.metadata.get('authorization')[0] ?? '');
     const meta = {
-      token: auth.replace(/^Bearer\s+/i, ''),
+      token: bearerToken(auth),
       clusterId: String(call.metadata.get('clusterid')[0] ?? ''),
       peer: call.getPeer(),
     };

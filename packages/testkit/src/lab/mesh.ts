@@ -2,13 +2,15 @@
 // benchmarks: the controller in the underlay's namespace on CONTROL_PLANE_IP (files mode,
 // xDS + CA over TLS on 15012, debug on 15014), and one ztunnel per node inside the node's
 // namespace with in-pod capture, configured — as a DaemonSet would be — with only the
-// controller's address and root certificate.
+// controller's address, root certificate and a token (`ambientctl token create`'s, bound to
+// the node) — the credential a projected service-account token is in Kubernetes.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { testkitCli } from '../paths.js';
 import type { Child, Supervisor } from '../supervisor.js';
 import type { Lab } from './lab.js';
 import { CONTROL_PLANE_IP } from './plan.js';
+import { mintTokenFile, ztunnelSubject } from './tokens.js';
 
 export interface LabControllerOptions {
   /** The controller's built entry point (apps/controller/dist/main.js). */
@@ -21,6 +23,9 @@ export interface LabControllerOptions {
   env?: Record<string, string>;
 }
 
+/** The controller's debug address, as seen from inside the underlay's namespace. */
+export const CONTROLLER_DEBUG = 'http://127.0.0.1:15014';
+
 export function startLabController(sup: Supervisor, lab: Lab, opts: LabControllerOptions): Promise<Child> {
   return sup.start({
     name: 'controller',
@@ -32,11 +37,12 @@ export function startLabController(sup: Supervisor, lab: Lab, opts: LabControlle
       AMBIENT_CA_DIR: opts.caDir,
       AMBIENT_XDS_PLAINTEXT_ADDR: '',
       AMBIENT_XDS_TLS_ADDR: `${CONTROL_PLANE_IP}:15012`,
-      AMBIENT_DEBUG_ADDR: `${CONTROL_PLANE_IP}:15014`,
+      // Debug views answer loopback callers only: the lab reads them from inside the underlay.
+      AMBIENT_DEBUG_ADDR: '0.0.0.0:15014',
       AMBIENT_SERVING_IPS: CONTROL_PLANE_IP,
       ...opts.env,
     },
-    ready: { http: `http://${CONTROL_PLANE_IP}:15014/debug/config` },
+    ready: { http: `${CONTROLLER_DEBUG}/debug/config` },
   });
 }
 
@@ -52,6 +58,8 @@ export interface LabZtunnelOptions {
    */
   nodeArgs?: string[];
   readyTimeoutMs?: number;
+  /** AUTH_TOKEN (default: a token for the node's ztunnel, minted with the controller's key). */
+  authToken?: string;
 }
 
 /** The node options deploy/entrypoint.sh runs an app with: `<app>/node-options`, if any. */
@@ -60,7 +68,7 @@ export function deployedNodeOptions(entry: string): string[] {
   return existsSync(file) ? readFileSync(file, 'utf8').split(/\s+/).filter(Boolean) : [];
 }
 
-export function startLabZtunnel(
+export async function startLabZtunnel(
   sup: Supervisor,
   lab: Lab,
   node: string,
@@ -68,6 +76,7 @@ export function startLabZtunnel(
 ): Promise<Child> {
   const addr = `https://${CONTROL_PLANE_IP}:15012`;
   const root = path.join(opts.caDir, 'root-cert.pem');
+  const token = opts.authToken ?? (await mintTokenFile(opts.caDir, ztunnelSubject(node)));
   return sup.start({
     name: `ztunnel-${node}`,
     command: process.execPath,
@@ -80,6 +89,7 @@ export function startLabZtunnel(
       CA_ADDRESS: addr,
       XDS_ROOT_CA: root,
       CA_ROOT_CA: root,
+      AUTH_TOKEN: token,
       AMBIENT_CAPTURE: 'inpod',
       ...opts.env,
     },
@@ -100,10 +110,13 @@ export interface LabWaypointOptions {
 }
 
 /** A waypoint inside its own pod, as the Deployment istiod creates for a Gateway would run. */
-export function startLabWaypoint(sup: Supervisor, lab: Lab, opts: LabWaypointOptions): Promise<Child> {
+export async function startLabWaypoint(sup: Supervisor, lab: Lab, opts: LabWaypointOptions): Promise<Child> {
   const addr = `https://${CONTROL_PLANE_IP}:15012`;
   const root = path.join(opts.caDir, 'root-cert.pem');
   const pod = lab.pod(opts.pod);
+  const serviceAccount = opts.serviceAccount ?? 'waypoint';
+  // The waypoint's own service account: it asks the CA for its own identity only.
+  const token = await mintTokenFile(opts.caDir, { namespace: pod.namespace, serviceAccount });
   return sup.start({
     name: `waypoint-${pod.name}`,
     command: process.execPath,
@@ -112,13 +125,14 @@ export function startLabWaypoint(sup: Supervisor, lab: Lab, opts: LabWaypointOpt
     env: {
       POD_NAME: pod.name,
       POD_NAMESPACE: pod.namespace,
-      SERVICE_ACCOUNT: opts.serviceAccount ?? 'waypoint',
+      SERVICE_ACCOUNT: serviceAccount,
       GATEWAY_NAME: opts.gatewayName ?? 'waypoint',
       INSTANCE_IP: pod.ip,
       XDS_ADDRESS: addr,
       CA_ADDRESS: addr,
       XDS_ROOT_CA: root,
       CA_ROOT_CA: root,
+      AUTH_TOKEN: token,
       TERMINATION_GRACE_PERIOD_SECONDS: '1',
       ...opts.env,
     },
@@ -135,7 +149,7 @@ export async function labGetJson<T>(lab: Lab, where: string, url: string): Promi
 
 /** The controller's /debug/config (translations counter, warnings). */
 export function controllerState(lab: Lab): Promise<{ translations: number; warnings: string[] }> {
-  return labGetJson(lab, 'underlay', `http://${CONTROL_PLANE_IP}:15014/debug/config`);
+  return labGetJson(lab, 'underlay', `${CONTROLLER_DEBUG}/debug/config`);
 }
 
 /** True when at least `proxies` are connected and every one acknowledged every push. */
@@ -143,7 +157,7 @@ export async function allProxiesAcked(lab: Lab, proxies: number): Promise<boolea
   const conns = await labGetJson<{ types: { sentNonce?: string; ackedNonce?: string }[] }[]>(
     lab,
     'underlay',
-    `http://${CONTROL_PLANE_IP}:15014/debug/syncz`,
+    `${CONTROLLER_DEBUG}/debug/syncz`,
   );
   return conns.length >= proxies && conns.every((c) => c.types.every((t) => t.sentNonce === t.ackedNonce));
 }

@@ -16,6 +16,27 @@ export interface ProxyInfo {
   id: string;
   metadata: Record<string, unknown>;
   peer: string;
+  /** Who the stream authenticated as (the `authenticate` hook's answer), when there is a hook. */
+  caller?: string;
+}
+
+/** An authenticated stream's caller, and what it may connect as. */
+export interface XdsCaller {
+  /** Shown in proxy status and logs (e.g. `ambient-system/ztunnel@node1`). */
+  name: string;
+  /** Undefined when the caller may connect as this proxy; otherwise why not. */
+  refuse?(proxy: ProxyInfo): string | undefined;
+}
+
+/** Thrown (or rejected) by an `authenticate` hook: the stream ends with this gRPC status. */
+export class XdsAuthError extends Error {
+  constructor(
+    readonly status: grpc.status.UNAUTHENTICATED | grpc.status.PERMISSION_DENIED,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'XdsAuthError';
+  }
 }
 
 export interface XdsServerOptions {
@@ -27,6 +48,12 @@ export interface XdsServerOptions {
   log?: (level: 'info' | 'warn' | 'debug', msg: string, fields?: Record<string, unknown>) => void;
   /** Called when a proxy ACKs a push: seconds from the cache change that caused it to the ACK. */
   onAck?: (proxy: ProxyInfo, typeUrl: string, seconds: number) => void;
+  /**
+   * Authenticates every stream before its first request is read (Istio: the bearer token in
+   * `authorization`, verified). Rejecting ends the stream: UNAUTHENTICATED, or the status of
+   * an XdsAuthError. Without a hook every caller is served (tests, fake control planes).
+   */
+  authenticate?: (request: { authorization: string; peer: string }) => Promise<XdsCaller>;
 }
 
 export interface NackRecord {
@@ -191,14 +218,43 @@ abstract class Connection {
     };
   }
 
-  protected setProxy(node: envoy.config.core.v3.Node | null | undefined): void {
-    if (this.proxy !== EMPTY_PROXY || !node) return;
-    this.proxy = { id: node.id, metadata: structToPlain(node.metadata), peer: this.call.getPeer() };
+  /** The authenticated caller, when the server authenticates streams. */
+  caller?: XdsCaller;
+
+  /** Records who the proxy says it is; false (and the stream ended) when its caller may not be it. */
+  protected setProxy(node: envoy.config.core.v3.Node | null | undefined): boolean {
+    if (this.proxy !== EMPTY_PROXY) return true;
+    if (!node) {
+      // An authenticated stream must say who it is before it is served anything.
+      if (!this.caller) return true;
+      return this.refuse('the first request of a stream must carry the node');
+    }
+    this.proxy = {
+      id: node.id,
+      metadata: structToPlain(node.metadata),
+      peer: this.call.getPeer(),
+      ...(this.caller ? { caller: this.caller.name } : {}),
+    };
+    const refused = this.caller?.refuse?.(this.proxy);
+    if (refused) return this.refuse(refused);
     this.server.logger('info', 'proxy connected', {
       proxy: node.id,
       protocol: this.protocol,
       connection: this.id,
+      ...(this.caller ? { caller: this.caller.name } : {}),
     });
+    return true;
+  }
+
+  private refuse(reason: string): false {
+    this.server.logger('warn', 'xDS stream refused', {
+      proxy: this.proxy.id,
+      caller: this.caller?.name,
+      error: reason,
+    });
+    this.closed = true;
+    this.call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: reason });
+    return false;
   }
 
   protected typeOf(st: TypeState): string {
@@ -213,7 +269,7 @@ abstract class Connection {
 
 class DeltaConnection extends Connection {
   handle(req: envoy.service.discovery.v3.DeltaDiscoveryRequest): void {
-    this.setProxy(req.node);
+    if (!this.setProxy(req.node)) return;
     const typeUrl = req.typeUrl;
     let st = this.types.get(typeUrl);
     const initial = st === undefined;
@@ -286,7 +342,7 @@ class DeltaConnection extends Connection {
 
 class SotwConnection extends Connection {
   handle(req: envoy.service.discovery.v3.DiscoveryRequest): void {
-    this.setProxy(req.node);
+    if (!this.setProxy(req.node)) return;
     const typeUrl = req.typeUrl;
     let st = this.types.get(typeUrl);
     const initial = st === undefined;
@@ -355,6 +411,7 @@ export class XdsServer {
   /** When the cache last changed (performance.now()). */
   lastChangeAt = performance.now();
   private readonly onAck: XdsServerOptions['onAck'];
+  private readonly authenticate: XdsServerOptions['authenticate'];
 
   observeAck(proxy: ProxyInfo, typeUrl: string, seconds: number): void {
     this.onAck?.(proxy, typeUrl, seconds);
@@ -366,6 +423,7 @@ export class XdsServer {
     this.scope = opts.scope;
     this.log = opts.log ?? (() => {});
     this.onAck = opts.onAck;
+    this.authenticate = opts.authenticate;
     this.unsubscribe = this.cache.onChange((change) => {
       this.lastChangeAt = performance.now();
       for (const c of this.conns) c.markDirty(change.typeUrl);
@@ -444,13 +502,16 @@ export class XdsServer {
       protocol === 'delta'
         ? new DeltaConnection(this, call, 'delta')
         : new SotwConnection(this, call, 'sotw');
-    this.conns.add(conn);
+    // Requests that arrive while the stream is being authenticated wait here, in order.
+    let pending: (DeltaRequest | SotwRequest)[] | undefined = this.authenticate ? [] : undefined;
     const done = () => {
+      pending = undefined;
       if (!this.conns.delete(conn)) return;
       conn.closed = true;
       this.log('info', 'proxy disconnected', { proxy: conn.proxy.id, connection: conn.id });
     };
-    call.on('data', (req: DeltaRequest | SotwRequest) => {
+    const handle = (req: DeltaRequest | SotwRequest) => {
+      if (conn.closed) return;
       try {
         if (conn instanceof DeltaConnection) conn.handle(req as DeltaRequest);
         else (conn as SotwConnection).handle(req as SotwRequest);
@@ -458,6 +519,10 @@ export class XdsServer {
         this.log('warn', 'bad xDS request', { proxy: conn.proxy.id, error: (err as Error).message });
         call.destroy(err as Error);
       }
+    };
+    call.on('data', (req: DeltaRequest | SotwRequest) => {
+      if (pending) pending.push(req);
+      else handle(req);
     });
     call.on('end', () => {
       done();
@@ -466,6 +531,30 @@ export class XdsServer {
     call.on('error', done);
     call.on('cancelled', done);
     call.on('close', done);
+    if (!this.authenticate) {
+      this.conns.add(conn);
+      return;
+    }
+    const authorization = String(call.metadata.get('authorization')[0] ?? '');
+    this.authenticate({ authorization, peer: call.getPeer() }).then(
+      (caller) => {
+        if (!pending) return; // the stream ended meanwhile
+        conn.caller = caller;
+        this.conns.add(conn);
+        const queued = pending;
+        pending = undefined;
+        for (const req of queued) handle(req);
+      },
+      (err: unknown) => {
+        if (!pending) return;
+        pending = undefined;
+        const status = err instanceof XdsAuthError ? err.status : grpc.status.UNAUTHENTICATED;
+        const details = (err as Error).message;
+        this.log('warn', 'xDS stream refused', { peer: call.getPeer(), error: details });
+        conn.closed = true;
+        call.emit('error', { code: status, details });
+      },
+    );
   }
 
   private schedule(): void {

@@ -47,16 +47,20 @@ function targetsOf(
   return out;
 }
 
+/** A JWKS no token verifies against: what istiod inlines when it could not fetch the keys. */
+const NO_KEYS = '{"keys":[]}';
+
 function waypointPolicy(
   o: ObjectOf<'AuthorizationPolicy'> | ObjectOf<'RequestAuthentication'>,
   targets: string[],
+  spec: Record<string, unknown> = o.spec as Record<string, unknown>,
 ): WaypointPolicy {
   return {
     kind: o.kind,
     namespace: nsOf(o),
     name: o.metadata.name,
     targets,
-    spec: structFromPlain(o.spec as Record<string, unknown>),
+    spec: structFromPlain(spec),
     creationTimestamp: o.metadata.creationTimestamp ?? '',
   };
 }
@@ -128,7 +132,23 @@ export function translateWaypointPolicies(
     }
     const targets = targetsOf(ra, idx, opts, warn);
     if (targets.length === 0) continue;
-    out.set(`RequestAuthentication/${ns}/${ra.metadata.name}`, waypointPolicy(ra, targets));
+    // jwksUri → the keys, inline: fetched by the controller, never by a waypoint. Keys that
+    // could not be fetched become a key set nothing verifies against (fail closed, as istiod).
+    const resolve = opts.jwks;
+    const jwtRules = ra.spec.jwtRules.map((rule, i) => {
+      if (!rule.jwksUri || !resolve) return rule;
+      const r = resolve(rule.jwksUri);
+      const { jwksUri: _uri, ...rest } = rule;
+      if ('jwks' in r) return { ...rest, jwks: r.jwks };
+      warn(
+        `${where}: spec.jwtRules[${i}].jwksUri: ${r.error}; tokens of ${rule.issuer} are refused until it is fetched`,
+      );
+      return { ...rest, jwks: NO_KEYS };
+    });
+    out.set(
+      `RequestAuthentication/${ns}/${ra.metadata.name}`,
+      waypointPolicy(ra, targets, { ...(ra.spec as Record<string, unknown>), jwtRules }),
+    );
   }
   return out;
 }
