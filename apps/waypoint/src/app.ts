@@ -38,7 +38,9 @@ import {
 import { istioTypes, resourceType, XdsClient } from '@ambient/xds';
 import type { Config } from './config.js';
 import { HttpFront } from './downstream.js';
+import { downstreamSource } from './downstream-source.js';
 import { JwksCache } from './filters/jwt.js';
+import { authorizeTcp } from './filters/tcp-authz.js';
 import { Router } from './router.js';
 import { compileRouteConfiguration } from './routing/routes.js';
 import { WaypointState } from './state.js';
@@ -116,9 +118,15 @@ export class Waypoint {
       state: this.state,
       metrics,
       logger: this.logger,
-      jwks: new JwksCache(),
+      jwks: new JwksCache({
+        remoteFetch: c.remoteJwks,
+        log: (msg, fields) => this.logger.warn({ scope: 'jwt', ...fields }, msg),
+      }),
       maxRequestBytes: c.maxRequestBytes,
       accessLog: c.accessLog,
+      pathNormalization: c.pathNormalization,
+      trustedHops: c.trustedHops,
+      selfUri: this.identity.toString(),
     });
 
     this.front = new HttpFront(this.router);
@@ -132,21 +140,39 @@ export class Waypoint {
         if (!svc) return { status: 404, reason: `no service at ${req.rawAuthority}` };
         if (svc.waypoint !== this.state.waypointKey)
           return { status: 404, reason: `${svc.hostname} is not bound to this waypoint` };
-        const fwd = /for="?\[?([^\]";,]+?)\]?(?::\d+)?"?(?:[;,]|$)/i.exec(
-          String(req.headers.forwarded ?? ''),
-        );
-        const sourceIp = fwd?.[1] ?? req.remoteAddress;
-        const source = this.state.workloadByAddress(sourceIp);
+        const src = downstreamSource(req, this.state);
+        const principal = req.peerIdentity.principal();
         const base = {
           service: svc,
           vip: auth.host,
           port: auth.port,
-          principal: req.peerIdentity.principal(),
-          sourceIp,
-          ...(source ? { source } : {}),
+          principal,
+          sourceIp: src.ip,
+          ...(src.workload ? { source: src.workload } : {}),
         };
         if (!this.state.routes.has(`inbound-vip|${auth.port}|http|${svc.hostname}`)) {
-          // A TCP port (no route table): balance the connection across the service's endpoints.
+          // A TCP port (no route table): the L4 part of every policy bound here, then the
+          // connection is balanced across the service's endpoints.
+          const decision = authorizeTcp(this.state.policiesFor(svc).authzTcp, {
+            principal,
+            sourceIp: src.ip,
+            destinationIp: auth.host,
+            destinationPort: auth.port,
+          });
+          if (!decision.allowed) {
+            this.logger.info(
+              {
+                'src.addr': src.ip,
+                'src.identity': principal,
+                'dst.service': svc.hostname,
+                'dst.port': auth.port,
+                policy: decision.policy,
+                error: decision.reason,
+              },
+              'connection denied',
+            );
+            return { status: 401, reason: `RBAC: access denied (${decision.reason})` };
+          }
           const cluster = this.state.clusters.get(`inbound-vip|${auth.port}|http|${svc.hostname}`);
           const ep = cluster?.choose(undefined);
           if (!cluster || !ep) return { status: 503, reason: 'no healthy upstream' };

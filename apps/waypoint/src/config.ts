@@ -3,6 +3,7 @@
 // INSTANCE_IP, ISTIO_META_CLUSTER_ID, TRUST_DOMAIN, XDS_ADDRESS / CA_ADDRESS as ztunnel
 // names them); ours are prefixed AMBIENT_. Every bad variable is reported in one pass.
 import { readFileSync } from 'node:fs';
+import { PATH_NORMALIZATIONS, type PathNormalization } from '@ambient/policy';
 import { ConfigError, EnvReader, type HostPort } from '@ambient/telemetry';
 
 export interface Config {
@@ -25,6 +26,12 @@ export interface Config {
   /** Largest request body buffered for retries and mirrors; larger bodies get 413. */
   maxRequestBytes: number;
   drainDeadlineMs: number;
+  /** meshConfig pathNormalization.normalization (AMBIENT_PATH_NORMALIZATION; default BASE). */
+  pathNormalization: PathNormalization;
+  /** ProxyConfig gatewayTopology.numTrustedProxies (AMBIENT_NUM_TRUSTED_PROXIES; default 0). */
+  trustedHops: number;
+  /** Fetch a RequestAuthentication's jwksUri from the waypoint itself (off: the controller inlines keys). */
+  remoteJwks: boolean;
   logLevel: string;
   accessLog: boolean;
 }
@@ -57,6 +64,12 @@ export function loadConfig(env: Env = process.env): Config {
     serviceAccount: env.SERVICE_ACCOUNT ?? 'waypoint',
     instanceIp: env.INSTANCE_IP ?? '',
   };
+  const pathNormalization = (env.AMBIENT_PATH_NORMALIZATION ?? 'BASE') as PathNormalization;
+  if (!PATH_NORMALIZATIONS.includes(pathNormalization))
+    r.bad('AMBIENT_PATH_NORMALIZATION', pathNormalization, `expected ${PATH_NORMALIZATIONS.join(', ')}`);
+  const remoteJwks = env.AMBIENT_REMOTE_JWKS ?? 'false';
+  if (remoteJwks !== 'true' && remoteJwks !== 'false')
+    r.bad('AMBIENT_REMOTE_JWKS', remoteJwks, 'expected true or false');
   const config: Config = {
     pod,
     gatewayName: env.GATEWAY_NAME ?? 'waypoint',
@@ -75,6 +88,9 @@ export function loadConfig(env: Env = process.env): Config {
     readinessAddr: r.hostPort('AMBIENT_READINESS_ADDR', '0.0.0.0:15021'),
     maxRequestBytes: r.int('AMBIENT_MAX_REQUEST_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     drainDeadlineMs: r.int('TERMINATION_GRACE_PERIOD_SECONDS', 5, 0, 3600) * 1000,
+    pathNormalization,
+    trustedHops: r.int('AMBIENT_NUM_TRUSTED_PROXIES', 0, 0, 64),
+    remoteJwks: remoteJwks === 'true',
     logLevel,
     accessLog: (env.AMBIENT_ACCESS_LOG ?? 'true') !== 'false',
   };

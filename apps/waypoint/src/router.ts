@@ -9,9 +9,15 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type http2 from 'node:http2';
 import type { Readable } from 'node:stream';
-import { evaluateL7, type RequestAttributes } from '@ambient/policy';
+import {
+  evaluateL7,
+  normalizeRequestPath,
+  type PathNormalization,
+  type RequestAttributes,
+} from '@ambient/policy';
 import type { HttpMetrics, Logger } from '@ambient/telemetry';
 import { findToken, type JwksCache, verifyJwt } from './filters/jwt.js';
+import { sanitizeRequestHeaders } from './filters/sanitize.js';
 import {
   applyHeaderOps,
   type CompiledRoute,
@@ -119,6 +125,12 @@ export interface RouterDeps {
   jwks: JwksCache;
   maxRequestBytes: number;
   accessLog: boolean;
+  /** meshConfig pathNormalization (default BASE). */
+  pathNormalization?: PathNormalization;
+  /** Istio numTrustedProxies: XFF entries from the right believed for remote.ip (default 0). */
+  trustedHops?: number;
+  /** This waypoint's `spiffe://` identity (x-forwarded-client-cert `By`). */
+  selfUri?: string;
   random?: () => number;
 }
 
@@ -188,7 +200,21 @@ export class Router {
   ): Promise<void> {
     const { state } = this.deps;
     const headers = flatHeaders(req.headers as Headers);
-    const rawPath = req.url ?? '/';
+    // The path is normalised once, here: routing, authorization and the upstream all see it.
+    const normalized = normalizeRequestPath(req.url ?? '/', this.deps.pathNormalization ?? 'BASE');
+    if (!normalized.ok) {
+      out.detail = `invalid path: ${normalized.reason}`;
+      return this.localReply(res, 400, 'Bad Request', out, isGrpc);
+    }
+    const rawPath = normalized.target;
+    const policies = state.policiesFor(ds.service);
+    const { remoteIp } = sanitizeRequestHeaders(headers, {
+      sourceIp: ds.sourceIp,
+      trustedHops: this.deps.trustedHops ?? 0,
+      self: this.deps.selfUri ?? '',
+      peer: `spiffe://${ds.principal}`,
+      jwtOutputs: policies.jwtOutputs,
+    });
     const authority = String(
       (req.headers as Headers)[':authority'] ?? req.headers.host ?? `${ds.service.hostname}:${ds.port}`,
     );
@@ -200,7 +226,7 @@ export class Router {
       headers,
     };
     const qIndex = rawPath.indexOf('?');
-    const { authz, jwtRules } = state.policiesFor(ds.service);
+    const { authz, jwtRules } = policies;
 
     // 1. JWT authentication.
     let claims: Record<string, unknown> | undefined;
@@ -247,12 +273,12 @@ export class Router {
       const attrs: RequestAttributes = {
         principal: ds.principal,
         sourceIp: ds.sourceIp,
-        remoteIp: headers['x-forwarded-for']?.split(',')[0]?.trim() || ds.sourceIp,
+        remoteIp,
         destinationIp: ds.vip,
         destinationPort: ds.port,
         host: authority,
         method: view.method,
-        path: qIndex < 0 ? rawPath : rawPath.slice(0, qIndex),
+        path: normalized.path,
         headers,
         ...(out.requestPrincipal ? { requestPrincipal: out.requestPrincipal } : {}),
         ...(claims ? { claims } : {}),
@@ -426,7 +452,6 @@ export class Router {
     const authority = action.hostRewrite ?? view.authority;
     const path = rewritePath(route, view.path);
     if (path !== view.path) upstreamHeaders['x-envoy-original-path'] = view.path.split('?')[0];
-    upstreamHeaders['x-forwarded-proto'] ??= 'http';
     upstreamHeaders['x-request-id'] ??= randomUUID(); // Envoy's format; cached entropy
     const extraResponse: Headers = { ...corsHeaders };
     const hash = this.hashOf(action.hash, view, ds, extraResponse);

@@ -39,7 +39,17 @@ export interface PolicyEntry {
   namespace: string;
   targets: string[];
   authz?: CompiledL7Policy;
+  /** The same policy as the TCP proxy enforces it (HTTP-only attributes cannot be known there). */
+  authzTcp?: CompiledL7Policy;
   jwtRules?: JwtRule[];
+}
+
+export interface ServicePolicies {
+  authz: CompiledL7Policy[];
+  authzTcp: CompiledL7Policy[];
+  jwtRules: JwtRule[];
+  /** Headers the JWT filter writes for this service: never accepted from the client. */
+  jwtOutputs: Set<string>;
 }
 
 function ipString(b: Uint8Array): string {
@@ -59,7 +69,7 @@ export class WaypointState {
   readonly clusters = new Map<string, UpstreamCluster>();
   private readonly pendingEndpoints = new Map<string, envoy.config.endpoint.v3.ClusterLoadAssignment>();
   readonly policies = new Map<string, PolicyEntry>();
-  private readonly policyCache = new Map<string, { authz: CompiledL7Policy[]; jwtRules: JwtRule[] }>();
+  private readonly policyCache = new Map<string, ServicePolicies>();
   /** Problems seen in resources (admin /config_dump shows them). */
   readonly problems: string[] = [];
 
@@ -187,6 +197,7 @@ export class WaypointState {
     };
     if (p.kind === 'AuthorizationPolicy') {
       entry.authz = compileL7Policy(p.name, p.namespace, spec as L7PolicySpec);
+      entry.authzTcp = compileL7Policy(p.name, p.namespace, spec as L7PolicySpec, 'tcp');
     } else if (p.kind === 'RequestAuthentication') {
       entry.jwtRules = ((spec as { jwtRules?: JwtRule[] }).jwtRules ?? [])
         .slice()
@@ -202,7 +213,7 @@ export class WaypointState {
   }
 
   /** Policies that apply to traffic for a service through this waypoint (spec §4.6); cached per service. */
-  policiesFor(svc: ServiceInfo): { authz: CompiledL7Policy[]; jwtRules: JwtRule[] } {
+  policiesFor(svc: ServiceInfo): ServicePolicies {
     const key = `${svc.namespace}/${svc.hostname}`;
     let hit = this.policyCache.get(key);
     if (!hit) {
@@ -212,20 +223,27 @@ export class WaypointState {
     return hit;
   }
 
-  private computePolicies(svc: ServiceInfo): { authz: CompiledL7Policy[]; jwtRules: JwtRule[] } {
+  private computePolicies(svc: ServiceInfo): ServicePolicies {
     const mine = new Set([
       `Gateway/${this.self.namespace}/${this.self.gatewayName}`,
       'GatewayClass/istio-waypoint',
       `Service/${svc.namespace}/${svc.hostname}`,
     ]);
     const authz: CompiledL7Policy[] = [];
+    const authzTcp: CompiledL7Policy[] = [];
     const jwtRules: JwtRule[] = [];
     for (const p of this.policies.values()) {
       if (!p.targets.some((t) => mine.has(t))) continue;
       if (p.authz) authz.push(p.authz);
+      if (p.authzTcp) authzTcp.push(p.authzTcp);
       if (p.jwtRules) jwtRules.push(...p.jwtRules);
     }
-    return { authz, jwtRules };
+    const jwtOutputs = new Set<string>();
+    for (const r of jwtRules) {
+      if (r.outputPayloadToHeader) jwtOutputs.add(r.outputPayloadToHeader.toLowerCase());
+      for (const c of r.outputClaimToHeaders ?? []) jwtOutputs.add(c.header.toLowerCase());
+    }
+    return { authz, authzTcp, jwtRules, jwtOutputs };
   }
 
   close(): void {

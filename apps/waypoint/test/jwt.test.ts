@@ -2,7 +2,7 @@
 // what makes one invalid, and which claims end up in the request principal.
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { findToken, JwksCache, verifyJwt } from '../src/filters/jwt.js';
+import { findToken, JWKS_FETCH_FAILED, JwksCache, verifyJwt } from '../src/filters/jwt.js';
 
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -13,7 +13,7 @@ const jwks = JSON.stringify({
   ],
 });
 const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
-function jwt(claims: object, alg: 'RS256' | 'ES256' = 'RS256'): string {
+function jwt(claims: unknown, alg: 'RS256' | 'ES256' = 'RS256'): string {
   const head = `${enc({ alg, kid: alg === 'RS256' ? 'r' : 'e' })}.${enc(claims)}`;
   const sig =
     alg === 'RS256'
@@ -23,7 +23,7 @@ function jwt(claims: object, alg: 'RS256' | 'ES256' = 'RS256'): string {
 }
 const rule = { issuer: 'iss', jwks, audiences: ['bookinfo'] };
 const now = Date.now();
-const good = { iss: 'iss', sub: 'alice', aud: 'bookinfo', exp: now / 1000 + 60 };
+const good = { iss: 'iss', sub: 'alice', aud: 'bookinfo', exp: Math.floor(now / 1000) + 60 };
 
 describe('JWT', () => {
   const keys = new JwksCache();
@@ -33,8 +33,19 @@ describe('JWT', () => {
   });
 
   it.each([
-    ['expired', { ...good, exp: now / 1000 - 1 }, /expired/],
-    ['not yet valid', { ...good, nbf: now / 1000 + 60 }, /not yet valid/],
+    ['expired', { ...good, exp: Math.floor(now / 1000) - 1 }, /expired/],
+    ['not yet valid', { ...good, nbf: Math.floor(now / 1000) + 60 }, /not yet valid/],
+    // Regressions: a non-numeric exp/nbf used to be ignored (the token passed).
+    ['with a string exp', { ...good, exp: 'never' }, /^Jwt payload \[exp\] field is not an integer$/],
+    ['with a string nbf', { ...good, nbf: '0' }, /^Jwt payload \[nbf\] field is not an integer$/],
+    [
+      'with a fractional exp',
+      { ...good, exp: Math.floor(now / 1000) + 60.5 },
+      /\[exp\] field is not an integer/,
+    ],
+    // Regressions: a payload of null made the waypoint answer 500.
+    ['a null payload', null, /^Jwt payload is an invalid JSON$/],
+    ['an array payload', [good], /^Jwt payload is an invalid JSON$/],
     ['wrong audience', { ...good, aud: 'other' }, /Audiences/],
     ['wrong issuer', { ...good, iss: 'evil' }, /issuer/],
   ])('refuses a token that is %s', async (_name, claims, reason) => {
@@ -84,7 +95,13 @@ describe('JWT', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const uri = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/jwks.json`;
     const remote = { issuer: 'iss', jwksUri: uri };
-    const cache = new JwksCache();
+    // Off by default: the controller inlines the keys; this waypoint fetches nothing.
+    expect(await verifyJwt(remote, jwt(good), new JwksCache())).toEqual({
+      kind: 'invalid',
+      reason: JWKS_FETCH_FAILED,
+    });
+    expect(fetches).toBe(0);
+    const cache = new JwksCache({ remoteFetch: true });
     expect(await verifyJwt(remote, jwt(good), cache)).toMatchObject({ kind: 'ok' });
     expect(await verifyJwt(remote, jwt(good, 'ES256'), cache)).toMatchObject({ kind: 'ok' });
     expect(fetches).toBe(1);
@@ -93,8 +110,30 @@ describe('JWT', () => {
     const unreachable = await verifyJwt(
       { issuer: 'iss', jwksUri: 'http://127.0.0.1:1/none' },
       jwt(good),
-      new JwksCache(),
+      new JwksCache({ remoteFetch: true }),
     );
-    expect(unreachable).toMatchObject({ kind: 'invalid' }); // fail closed: 401, never a pass
+    expect(unreachable).toEqual({ kind: 'invalid', reason: JWKS_FETCH_FAILED }); // fail closed: 401, never a pass
+  });
+
+  it('a failing jwksUri: the 401 reason says nothing of the fetch, and failures are backed off', async () => {
+    const http = await import('node:http');
+    let fetches = 0;
+    const server = http.createServer((_req, res) => {
+      fetches++;
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('secret internal page');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const uri = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/internal`;
+    const cache = new JwksCache({ remoteFetch: true, log: () => {} });
+    const reasons = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const r = await verifyJwt({ issuer: 'iss', jwksUri: uri }, jwt(good), cache);
+      reasons.add((r as { reason: string }).reason);
+    }
+    await new Promise((r) => server.close(r));
+    // Was: "Jwks remote fetch failed: GET http://…/internal: 500" — an oracle for any URL.
+    expect([...reasons]).toEqual([JWKS_FETCH_FAILED]);
+    expect(fetches).toBe(1);
   });
 });

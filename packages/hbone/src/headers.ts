@@ -85,12 +85,6 @@ export function formatForwarded(clientIp: string, clientPort: number, serviceHos
   return serviceHost ? `${f};host=${serviceHost}` : f;
 }
 
-/** The `host=` parameter of `forwarded` (quotes stripped), which the inbound side reads. */
-export function forwardedHost(header: string | undefined): string | undefined {
-  const m = /(?:^|;|,)\s*host=("?)([^";,]+)\1/i.exec(header ?? '');
-  return m?.[2];
-}
-
 // Entropy for trace ids, drawn 4 KiB at a time: two randomBytes calls per connection were
 // 3 % of a ztunnel's CPU at its maximum connection rate.
 const entropy = Buffer.alloc(4096);

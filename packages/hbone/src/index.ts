@@ -9,12 +9,18 @@ export {
 } from './client-pool.js';
 export { HboneError, type HboneErrorCode } from './errors.js';
 export {
+  type ForwardedElement,
+  forwardedFor,
+  forwardedHost,
+  MAX_FORWARDED_BYTES,
+  parseForwarded,
+} from './forwarded.js';
+export {
   type Authority,
   type BaggageInfo,
   formatAuthority,
   formatBaggage,
   formatForwarded,
-  forwardedHost,
   newTraceparent,
   parseAuthority,
   parseBaggage,

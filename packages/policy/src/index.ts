@@ -17,7 +17,13 @@ export {
   type L7Action,
   type L7Decision,
   type L7PolicySpec,
-  normalizePath,
+  type PolicyLayer,
   pathMatcher,
   type RequestAttributes,
 } from './l7.js';
+export {
+  type NormalizedPath,
+  normalizeRequestPath,
+  PATH_NORMALIZATIONS,
+  type PathNormalization,
+} from './path-normalization.js';

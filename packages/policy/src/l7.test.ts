@@ -1,6 +1,7 @@
 // L7 authorization semantics (shared spec waypoint.md §4), one row per rule.
 import { describe, expect, it } from 'vitest';
-import { compileL7Policy, evaluateL7, normalizePath, pathMatcher, type RequestAttributes } from './l7.js';
+import { compileL7Policy, evaluateL7, pathMatcher, type RequestAttributes } from './l7.js';
+import { normalizeRequestPath } from './path-normalization.js';
 
 const req = (o: Partial<RequestAttributes> = {}): RequestAttributes => ({
   principal: 'cluster.local/ns/shop/sa/frontend',
@@ -70,13 +71,48 @@ describe('L7 authorization', () => {
     expect(pathMatcher(pattern)(path)).toBe(want);
   });
 
-  it('normalizes paths before matching (dot segments)', () => {
-    expect(normalizePath('/api/../admin')).toBe('/admin');
+  it('matches the path the proxy normalised (dot segments resolved before evaluation)', () => {
+    const n = normalizeRequestPath('/api/../admin');
+    expect(n).toEqual({ ok: true, target: '/admin', path: '/admin' });
     const deny = compileL7Policy('d', 'ns', {
       action: 'DENY',
       rules: [{ to: [{ operation: { paths: ['/admin*'] } }] }],
     });
-    expect(evaluateL7([deny], req({ path: '/api/../admin' })).allowed).toBe(false);
+    expect(evaluateL7([deny], req({ path: n.ok ? n.path : '' })).allowed).toBe(false);
+  });
+
+  it('TCP layer: an ALLOW rule with HTTP attributes matches nothing; a DENY rule treats them as matching', () => {
+    const spec = (action: 'ALLOW' | 'DENY') => ({
+      action,
+      rules: [
+        {
+          from: [{ source: { principals: ['cluster.local/ns/shop/sa/web'] } }],
+          to: [{ operation: { methods: ['GET'], ports: ['9090'] } }],
+        },
+      ],
+    });
+    const tcp = (p: string, port = 9090) =>
+      req({ principal: p, destinationPort: port, method: '', path: '', headers: {} });
+    const allow = compileL7Policy('a', 'shop', spec('ALLOW'), 'tcp');
+    expect(evaluateL7([allow], tcp('cluster.local/ns/shop/sa/web')).allowed).toBe(false);
+    expect(allow.problems.join()).toMatch(/methods cannot apply to TCP traffic/);
+    const deny = compileL7Policy('d', 'shop', spec('DENY'), 'tcp');
+    expect(evaluateL7([deny], tcp('cluster.local/ns/shop/sa/web')).allowed).toBe(false);
+    expect(evaluateL7([deny], tcp('cluster.local/ns/shop/sa/other')).allowed).toBe(true);
+    expect(evaluateL7([deny], tcp('cluster.local/ns/shop/sa/web', 9091)).allowed).toBe(true);
+    expect(deny.problems.join()).toMatch(/treated as matching/);
+    // L4-only policies compile the same on both layers; `spec: {}` denies all.
+    const l4 = compileL7Policy(
+      'l4',
+      'shop',
+      { rules: [{ from: [{ source: { namespaces: ['shop'] } }] }] },
+      'tcp',
+    );
+    expect(evaluateL7([l4], tcp('cluster.local/ns/shop/sa/x')).allowed).toBe(true);
+    expect(evaluateL7([l4], tcp('cluster.local/ns/other/sa/x')).allowed).toBe(false);
+    expect(
+      evaluateL7([compileL7Policy('all', 'shop', {}, 'tcp')], tcp('cluster.local/ns/shop/sa/x')).allowed,
+    ).toBe(false);
   });
 
   it('hosts are case-insensitive; methods are not; when keys read headers, JWT claims, source', () => {

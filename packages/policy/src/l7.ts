@@ -30,7 +30,7 @@ export interface RequestAttributes {
   destinationPort: number;
   host: string;
   method: string;
-  /** Path without the query string. */
+  /** Path without the query string, normalised once by the proxy (normalizeRequestPath). */
   path: string;
   headers: Record<string, string | string[] | undefined>;
   /** Validated JWT: `iss/sub`, claims. */
@@ -51,6 +51,24 @@ export interface CompiledL7Policy {
 }
 
 class InvalidValue extends Error {}
+
+/**
+ * Which traffic a policy is compiled for. `http`: requests at the waypoint's HTTP filters.
+ * `tcp`: connections to a port the waypoint proxies as TCP — what Istio's network RBAC
+ * filter enforces there: HTTP-only attributes (hosts, methods, paths, request principals,
+ * headers, JWT claims) cannot be known, so an ALLOW rule using one matches nothing and a
+ * DENY rule treats it as matching (more restrictive, never less).
+ */
+export type PolicyLayer = 'http' | 'tcp';
+
+const HTTP_ONLY_FIELDS = new Set(['requestPrincipals', 'hosts', 'methods', 'paths']);
+
+function httpOnlyWhen(key: string): boolean {
+  return key.startsWith('request.');
+}
+
+/** An HTTP attribute in a rule compiled for TCP: ALLOW drops the rule, DENY ignores the condition. */
+class HttpOnly extends InvalidValue {}
 
 /** Istio's string forms: exact, `prefix*`, `*suffix`, `*` = present (non-empty). */
 function valueMatcher(pattern: string, caseInsensitive = false): (v: string | undefined) => boolean {
@@ -82,26 +100,6 @@ export function pathMatcher(pattern: string): (path: string) => boolean {
   }
   const m = valueMatcher(pattern);
   return (p) => m(p);
-}
-
-/** RFC 3986 dot-segment removal (mesh path normalization `BASE`). */
-export function normalizePath(path: string): string {
-  const out: string[] = [];
-  const segs = path.split('/');
-  for (const [i, s] of segs.entries()) {
-    if (s === '.') {
-      if (i === segs.length - 1) out.push('');
-      continue;
-    }
-    if (s === '..') {
-      if (out.length > 1) out.pop();
-      if (i === segs.length - 1) out.push('');
-      continue;
-    }
-    out.push(s);
-  }
-  const joined = out.join('/');
-  return joined.startsWith('/') ? joined : `/${joined}`;
 }
 
 function anyOf(values: string[] | undefined, make: (v: string) => Pred): Pred | undefined {
@@ -244,8 +242,9 @@ function operationField(field: string, v: string): Pred {
       return (r) => m(r.method);
     }
     case 'paths': {
+      // The path arrives normalised (path-normalization.ts), as the backend will see it.
       const m = pathMatcher(v);
-      return (r) => m(normalizePath(r.path));
+      return (r) => m(r.path);
     }
     case 'ports': {
       if (!/^\d+$/.test(v) || Number(v) > 65535) throw new InvalidValue(`invalid port ${v}`);
@@ -266,6 +265,7 @@ function clause(
   strict: boolean,
   problems: string[],
   where: string,
+  layer: PolicyLayer,
 ): Pred {
   const preds: Pred[] = [];
   for (const [key, values] of Object.entries(fields)) {
@@ -273,18 +273,27 @@ function clause(
     const negative = key.startsWith('not') && key.length > 3;
     const field = negative ? key[3]!.toLowerCase() + key.slice(4) : key;
     try {
+      if (layer === 'tcp' && HTTP_ONLY_FIELDS.has(field))
+        throw new HttpOnly(`${key} cannot apply to TCP traffic`);
       const p = anyOf(values, (v) => make(field, v))!;
       preds.push(negative ? (r) => !p(r) : p);
     } catch (err) {
       if (!(err instanceof InvalidValue)) throw err;
-      problems.push(`${where}.${key}: ${err.message}`);
+      problems.push(
+        `${where}.${key}: ${err.message}${err instanceof HttpOnly && !strict ? ' (treated as matching)' : ''}`,
+      );
       if (strict) throw err;
     }
   }
   return (r) => preds.every((p) => p(r));
 }
 
-export function compileL7Policy(name: string, namespace: string, spec: L7PolicySpec): CompiledL7Policy {
+export function compileL7Policy(
+  name: string,
+  namespace: string,
+  spec: L7PolicySpec,
+  layer: PolicyLayer = 'http',
+): CompiledL7Policy {
   const action = spec.action ?? 'ALLOW';
   const problems: string[] = [];
   const strict = action === 'ALLOW';
@@ -305,14 +314,17 @@ export function compileL7Policy(name: string, namespace: string, spec: L7PolicyS
           strict,
           problems,
           `${where}.from[${j}].source`,
+          layer,
         );
       });
       const tos = (rule.to ?? []).map((t, j) =>
-        clause(t.operation ?? {}, operationField, strict, problems, `${where}.to[${j}].operation`),
+        clause(t.operation ?? {}, operationField, strict, problems, `${where}.to[${j}].operation`, layer),
       );
       const whens: Pred[] = [];
       for (const [j, w] of (rule.when ?? []).entries()) {
         try {
+          if (layer === 'tcp' && httpOnlyWhen(w.key))
+            throw new HttpOnly(`condition ${w.key} cannot apply to TCP traffic`);
           const get = whenGetter(w.key);
           if (!w.values?.length && !w.notValues?.length)
             throw new InvalidValue(`condition ${w.key} needs values or notValues`);
@@ -329,7 +341,9 @@ export function compileL7Policy(name: string, namespace: string, spec: L7PolicyS
           whens.push((r) => (!pos || pos.some((p) => p(r))) && !neg?.some((p) => p(r)));
         } catch (err) {
           if (!(err instanceof InvalidValue)) throw err;
-          problems.push(`${where}.when[${j}]: ${err.message}`);
+          problems.push(
+            `${where}.when[${j}]: ${err.message}${err instanceof HttpOnly && !strict ? ' (treated as matching)' : ''}`,
+          );
           if (strict) throw err;
         }
       }

@@ -3,8 +3,11 @@
 // `access_token`); no token → the request passes without a request principal; a token that
 // fails (signature, issuer, audience, expiry, malformed) → 401 with `WWW-Authenticate`; the
 // token header is removed unless `forwardOriginalToken`; `outputPayloadToHeader` and
-// `outputClaimToHeaders` are honoured. JWKS inline (`jwks`) or fetched (`jwksUri`, cached,
-// refreshed every 20 minutes like istiod's cache, 5 s timeout).
+// `outputClaimToHeaders` are honoured. Keys arrive inline (`jwks`): the controller fetches a
+// `jwksUri` and inlines its keys, as istiod does by default, so no client's token makes this
+// proxy fetch a URL. Fetching by the waypoint is a switch (AMBIENT_REMOTE_JWKS, off): then
+// cached 20 minutes, 5 s timeout, 1 MiB, failures backed off (1 s doubling to 5 min). The
+// 401 bodies are Envoy's jwt_verify_lib statuses — never fetch details.
 import { createPublicKey, type JsonWebKey, type KeyObject, verify } from 'node:crypto';
 
 export interface JwtRule {
@@ -64,9 +67,35 @@ function b64url(s: string): Buffer {
   return Buffer.from(s, 'base64url');
 }
 
+/** A base64url JSON object (not null, not an array), or undefined. */
+function jsonObject(part: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(b64url(part).toString('utf8'));
+    return v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Envoy's status when keys could not be had; what went wrong goes to the log, not the client. */
+export const JWKS_FETCH_FAILED = 'Jwks remote fetch is failed';
+const NO_MATCHING_KEY = "Jwks doesn't have key to match kid or alg from Jwt";
+const MAX_JWKS_BYTES = 1024 * 1024;
+
+export interface JwksCacheOptions {
+  /** Fetch `jwksUri` from this proxy (default false: only inline keys are used). */
+  remoteFetch?: boolean;
+  log?: (msg: string, fields: Record<string, unknown>) => void;
+}
+
 export class JwksCache {
   private readonly cache = new Map<string, KeySet>();
   private readonly inflight = new Map<string, Promise<KeySet>>();
+  private readonly failures = new Map<string, { until: number; delayMs: number }>();
+
+  constructor(private readonly opts: JwksCacheOptions = {}) {}
 
   async keysFor(rule: JwtRule): Promise<KeySet> {
     if (rule.jwks) {
@@ -78,16 +107,33 @@ export class JwksCache {
       return ks;
     }
     const uri = rule.jwksUri!;
+    if (!this.opts.remoteFetch) throw new Error('remote JWKS fetching is disabled on this waypoint');
     const cached = this.cache.get(uri);
     if (cached && Date.now() - cached.fetchedAt < 20 * 60_000) return cached;
+    const failed = this.failures.get(uri);
+    if (failed && Date.now() < failed.until) {
+      if (cached) return cached;
+      throw new Error('backing off after a failed fetch');
+    }
     let p = this.inflight.get(uri);
     if (!p) {
-      p = fetch(uri, { signal: AbortSignal.timeout(5000) })
+      p = fetch(uri, { signal: AbortSignal.timeout(5000), redirect: 'error' })
         .then(async (res) => {
-          if (!res.ok) throw new Error(`GET ${uri}: ${res.status}`);
-          const ks = parseJwks(await res.text());
+          if (!res.ok) throw new Error(`HTTP ${res.status}`);
+          if (Number(res.headers.get('content-length') ?? '0') > MAX_JWKS_BYTES)
+            throw new Error('JWKS too large');
+          const text = await res.text();
+          if (text.length > MAX_JWKS_BYTES) throw new Error('JWKS too large');
+          const ks = parseJwks(text);
           this.cache.set(uri, ks);
+          this.failures.delete(uri);
           return ks;
+        })
+        .catch((err: Error) => {
+          const delayMs = Math.min((this.failures.get(uri)?.delayMs ?? 500) * 2, 5 * 60_000);
+          this.failures.set(uri, { until: Date.now() + delayMs, delayMs });
+          this.opts.log?.('JWKS fetch failed', { uri, error: err.message, retryInMs: delayMs });
+          throw err;
         })
         .finally(() => this.inflight.delete(uri));
       this.inflight.set(uri, p);
@@ -140,26 +186,27 @@ export async function verifyJwt(
   const parts = token.split('.');
   if (parts.length !== 3)
     return { kind: 'invalid', reason: 'Jwt is not in the form of Header.Payload.Signature' };
-  let header: { alg?: string; kid?: string };
-  let claims: Record<string, unknown>;
-  try {
-    header = JSON.parse(b64url(parts[0]!).toString('utf8'));
-    claims = JSON.parse(b64url(parts[1]!).toString('utf8'));
-  } catch {
-    return { kind: 'invalid', reason: 'Jwt header or payload is not valid JSON' };
-  }
+  const header = jsonObject(parts[0]!) as { alg?: string; kid?: string } | undefined;
+  if (!header) return { kind: 'invalid', reason: 'Jwt header is an invalid JSON' };
+  const claims = jsonObject(parts[1]!);
+  if (!claims) return { kind: 'invalid', reason: 'Jwt payload is an invalid JSON' };
+  // jwt_verify_lib: registered time claims must be integers (seconds) when present.
+  for (const c of ['exp', 'nbf', 'iat'] as const)
+    if (claims[c] !== undefined && !Number.isSafeInteger(claims[c]))
+      return { kind: 'invalid', reason: `Jwt payload [${c}] field is not an integer` };
   if (claims.iss !== rule.issuer) return { kind: 'invalid', reason: 'Jwt issuer is not configured' };
   const alg = ALGS[header.alg ?? ''];
   if (!alg) return { kind: 'invalid', reason: `Jwt algorithm ${header.alg} is not supported` };
   let ks: KeySet;
   try {
     ks = await keys.keysFor(rule);
-  } catch (err) {
-    return { kind: 'invalid', reason: `Jwks remote fetch failed: ${(err as Error).message}` };
+  } catch {
+    return { kind: 'invalid', reason: JWKS_FETCH_FAILED };
   }
   const candidates = ks.keys.filter(
     (k) => (!header.kid || !k.kid || k.kid === header.kid) && (!k.alg || k.alg === header.alg),
   );
+  if (candidates.length === 0) return { kind: 'invalid', reason: NO_MATCHING_KEY };
   const data = Buffer.from(`${parts[0]}.${parts[1]}`);
   const sig = b64url(parts[2]!);
   const ok = candidates.some((k) => {
@@ -179,7 +226,7 @@ export async function verifyJwt(
     }
   });
   if (!ok) return { kind: 'invalid', reason: 'Jwt verification fails' };
-  const sec = now / 1000;
+  const sec = Math.floor(now / 1000);
   if (typeof claims.exp === 'number' && sec >= claims.exp)
     return { kind: 'invalid', reason: 'Jwt is expired' };
   if (typeof claims.nbf === 'number' && sec < claims.nbf)
