@@ -41,6 +41,13 @@ const echo = (name: string, ...extra: string[]) => ['http-echo', '--port', '8080
 export const PODS: PodDef[] = [
   { name: 'client', node: 'node1', sa: 'sleep', labels: { app: 'sleep' } },
   { name: 'intruder', node: 'node1', sa: 'intruder', labels: { app: 'intruder' } },
+  // Outside the mesh (the attack suite's raw HBONE peer).
+  {
+    name: 'outsider',
+    node: 'node1',
+    sa: 'outsider',
+    labels: { app: 'outsider', 'istio.io/dataplane-mode': 'none' },
+  },
   {
     name: 'waypoint',
     node: 'node1',
@@ -85,6 +92,14 @@ export const PODS: PodDef[] = [
     labels: { app: 'ratings' },
     app: echo('ratings-3', '--fail-every', '1', '--fail-status', '500'),
   },
+  // A TCP service (port name tcp-…): the waypoint proxies it without HTTP (attack suite).
+  {
+    name: 'tcpdb-1',
+    node: 'node2',
+    sa: 'tcpdb',
+    labels: { app: 'tcpdb' },
+    app: ['tcp-echo', '--port', '8080'],
+  },
   {
     name: 'grpc-1',
     node: 'node2',
@@ -109,6 +124,7 @@ const SERVICES: [string, string, Record<string, string>, string?][] = [
   ['cb', '10.96.0.20', { app: 'cb' }],
   ['ratings', '10.96.0.21', { app: 'ratings' }],
   ['grpc', '10.96.0.22', { app: 'grpc' }, 'grpc'],
+  ['tcpdb', '10.96.0.23', { app: 'tcpdb' }, 'tcp-db'],
 ];
 
 export const VIP = Object.fromEntries(SERVICES.map(([n, ip]) => [n, ip])) as Record<string, string>;
@@ -130,6 +146,7 @@ export class WaypointLab {
   waypoint!: Child;
   readonly dir = mkdtempSync(path.join(tmpdir(), 'amb-waypoint-'));
   readonly configDir = path.join(this.dir, 'config');
+  readonly caDir = path.join(this.dir, 'ca');
 
   async start(): Promise<void> {
     this.lab = await Lab.create({

@@ -62,7 +62,7 @@ async function requestCert(
     address: `127.0.0.1:${controller.ports.xdsTls}`,
     tls: { rootCert: readFileSync(path.join(caDir, 'root-cert.pem')) },
     impersonate,
-    headers: () => (token ? { authorization: `Bearer ${token}` } : {}),
+    headers: (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {}),
     timeoutMs: 5000,
   });
   try {
@@ -87,7 +87,7 @@ async function subscribe(
     node: { id: 'ztunnel~10.0.0.1~zt.ambient-system~ambient-system.svc.cluster.local', metadata },
     types: [istioTypes.address, istioTypes.authorization] as never,
     ...(tls ? { tls: { rootCert: readFileSync(path.join(caDir, 'root-cert.pem')) } } : {}),
-    headers: () => (token ? { authorization: `Bearer ${token}` } : {}),
+    headers: (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {}),
   });
   try {
     return await new Promise((resolve) => {

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { Cluster, ClusterLoadAssignment, type envoy, type Init, RouteConfiguration } from '@ambient/proto';
 import { createLogger, HttpMetrics, Registry } from '@ambient/telemetry';
 import { JwksCache } from '../src/filters/jwt.js';
-import { type Downstream, Router } from '../src/router.js';
+import { type Downstream, Router, type RouterDeps } from '../src/router.js';
 import { WaypointState } from '../src/state.js';
 
 export const HOST = 'svc.test.svc.cluster.local';
@@ -63,14 +63,21 @@ export class Harness {
       }),
     () => {},
   );
-  readonly router = new Router({
-    state: this.state,
-    metrics: new HttpMetrics(this.registry),
-    logger: createLogger({ component: 'test', level: 'warn' }),
-    jwks: new JwksCache(),
-    maxRequestBytes: 1024 * 1024,
-    accessLog: false,
-  });
+  readonly router: Router;
+
+  constructor(deps: Partial<RouterDeps> = {}) {
+    this.router = new Router({
+      state: this.state,
+      metrics: new HttpMetrics(this.registry),
+      logger: createLogger({ component: 'test', level: 'warn' }),
+      jwks: new JwksCache(),
+      maxRequestBytes: 1024 * 1024,
+      accessLog: false,
+      selfUri: 'spiffe://cluster.local/ns/test/sa/waypoint',
+      ...deps,
+    });
+  }
+
   private servers: (http.Server | http2.Http2Server)[] = [];
   readonly ds: Omit<Downstream, 'http2'> = {
     service: {

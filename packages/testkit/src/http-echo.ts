@@ -25,7 +25,10 @@ export const ECHO_DELAY_HEADER = 'x-echo-delay-ms';
 export interface EchoAnswer {
   pod: string;
   method: string;
+  /** The path as a WHATWG-URL-parsing backend sees it (dot segments, %2e included, resolved). */
   path: string;
+  /** The request target exactly as received. */
+  target: string;
   query: Record<string, string>;
   headers: Record<string, string | string[] | undefined>;
   source: { address: string; port: number };
@@ -54,6 +57,7 @@ export function startHttpEcho(opts: HttpEchoOptions): Promise<RunningServer> {
         pod: opts.podName ?? 'unknown',
         method: req.method ?? '',
         path: url.pathname,
+        target: req.url ?? '',
         query: Object.fromEntries(url.searchParams),
         headers: req.headers,
         source: { address: plainIp(req.socket.remoteAddress), port: req.socket.remotePort ?? 0 },
