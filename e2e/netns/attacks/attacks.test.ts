@@ -226,9 +226,16 @@ describe.skipIf(!gate.run)('attack matrix: every listener × every credential', 
       `http://${w.pod('waypoint').ip}:15000/config_dump`,
     ];
     for (const url of targets) expect((await httpGet('intruder', url)).ok, url).toBe(false);
-    const stats = await httpGet('intruder', `http://${w.pod('waypoint').ip}:15020/stats/prometheus`);
-    expect(stats.status).toBe(200);
-    expect(stats.body).not.toMatch(/PRIVATE KEY/);
+    for (const url of [
+      `http://${w.pod('waypoint').ip}:15020/stats/prometheus`,
+      `http://${node1.gatewayIp}:15020/stats/prometheus`,
+      `http://${w.pod('waypoint').ip}:15021/healthz/ready`,
+      `http://${node1.gatewayIp}:15021/healthz/ready`,
+    ]) {
+      const r = await httpGet('intruder', url);
+      expect(r.status, url).toBe(200);
+      expect(r.body, url).not.toMatch(/PRIVATE KEY|eyJ[A-Za-z0-9_-]{10,}\./);
+    }
   }, 30_000);
 
   // ---- 15008 of a destination pod (its ztunnel's inbound) ----
