@@ -18,6 +18,7 @@ export {
   type NackRecord,
   type ProxyInfo,
   type TypeStatus,
+  XDS_LIMITS,
   XdsAuthError,
   type XdsCaller,
   XdsServer,

@@ -54,6 +54,8 @@ export interface XdsServerOptions {
    * an XdsAuthError. Without a hook every caller is served (tests, fake control planes).
    */
   authenticate?: (request: { authorization: string; peer: string }) => Promise<XdsCaller>;
+  /** Override XDS_LIMITS (tests). */
+  limits?: Partial<typeof XDS_LIMITS>;
 }
 
 export interface NackRecord {
@@ -107,6 +109,17 @@ interface TypeState {
 }
 
 const EMPTY_PROXY: ProxyInfo = { id: '', metadata: {}, peer: '' };
+
+/**
+ * Names one request may subscribe or unsubscribe, and names one stream may hold subscribed
+ * per type. istiod has no such limit beyond gRPC's 4 MiB message (≈ 100k names); a ztunnel in
+ * on-demand mode asks for names a few at a time, and wildcard subscribers name none. Over a
+ * limit the stream ends with RESOURCE_EXHAUSTED naming it: no proxy of ours comes near.
+ */
+export const XDS_LIMITS: { readonly namesPerRequest: number; readonly subscriptionsPerType: number } = {
+  namesPerRequest: 10_000,
+  subscriptionsPerType: 100_000,
+};
 
 abstract class Connection {
   readonly id = randomUUID().slice(0, 8);
@@ -246,6 +259,13 @@ abstract class Connection {
     return true;
   }
 
+  /** Ends the stream: the proxy asked for more than the server bounds. */
+  protected exhausted(reason: string): void {
+    this.server.logger('warn', 'xDS request over a limit', { proxy: this.proxy.id, error: reason });
+    this.closed = true;
+    this.call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: reason });
+  }
+
   private refuse(reason: string): false {
     this.server.logger('warn', 'xDS stream refused', {
       proxy: this.proxy.id,
@@ -281,6 +301,11 @@ class DeltaConnection extends Connection {
       this.types.set(typeUrl, st);
     }
     this.recordAck(st, req.responseNonce, req.errorDetail);
+    const asked = req.resourceNamesSubscribe.length + req.resourceNamesUnsubscribe.length;
+    if (asked > this.server.limits.namesPerRequest)
+      return this.exhausted(
+        `a request names ${asked} resources; the limit is ${this.server.limits.namesPerRequest}`,
+      );
     let changed = initial;
     for (const name of req.resourceNamesSubscribe) {
       changed = true;
@@ -301,6 +326,10 @@ class DeltaConnection extends Connection {
         st.toldAbsent.delete(name);
       }
     }
+    if (st.names.size > this.server.limits.subscriptionsPerType)
+      return this.exhausted(
+        `${st.names.size} names subscribed for ${typeUrl}; the limit is ${this.server.limits.subscriptionsPerType}`,
+      );
     if (changed) this.sendNow(typeUrl, st, initial);
   }
 
@@ -318,20 +347,21 @@ class DeltaConnection extends Connection {
       count++;
       st.sent++;
     }
-    const removed: string[] = [];
+    // A set: a request naming K absent resources must cost O(K), not O(K²).
+    const removed = new Set<string>();
     for (const name of [...st.held.keys()]) {
       if (cache.has(name) && wanted(name)) continue;
       st.held.delete(name);
-      removed.push(name);
+      removed.add(name);
     }
     // Explicitly subscribed names that do not exist: say so once, so `fetch` can finish.
     for (const name of st.names) {
-      if (!cache.has(name) && !st.toldAbsent.has(name) && !removed.includes(name)) {
+      if (!cache.has(name) && !st.toldAbsent.has(name) && !removed.has(name)) {
         st.toldAbsent.add(name);
-        removed.push(name);
+        removed.add(name);
       }
     }
-    if (count === 0 && removed.length === 0 && !initial) return undefined;
+    if (count === 0 && removed.size === 0 && !initial) return undefined;
     const nonce = this.nextNonce();
     st.sentNonce = nonce;
     w.uint32(34).string(typeUrl).uint32(42).string(nonce);
@@ -351,13 +381,17 @@ class SotwConnection extends Connection {
       this.types.set(typeUrl, st);
     }
     this.recordAck(st, req.responseNonce, req.errorDetail);
+    if (req.resourceNames.length > this.server.limits.subscriptionsPerType)
+      return this.exhausted(
+        `a request names ${req.resourceNames.length} resources; the limit is ${this.server.limits.subscriptionsPerType}`,
+      );
     const names = new Set(req.resourceNames.filter((n) => n !== '*'));
     const wildcard = req.resourceNames.length === 0 || req.resourceNames.includes('*');
     const changed =
       initial ||
       wildcard !== st.wildcard ||
       names.size !== st.names.size ||
-      [...names].some((n) => !st.names.has(n));
+      [...names].some((n) => !st.names.has(n)); // O(K): Set lookups
     st.wildcard = wildcard;
     st.names = names;
     if (changed) this.sendNow(typeUrl, st, initial || changed);
@@ -412,6 +446,7 @@ export class XdsServer {
   lastChangeAt = performance.now();
   private readonly onAck: XdsServerOptions['onAck'];
   private readonly authenticate: XdsServerOptions['authenticate'];
+  readonly limits: typeof XDS_LIMITS;
 
   observeAck(proxy: ProxyInfo, typeUrl: string, seconds: number): void {
     this.onAck?.(proxy, typeUrl, seconds);
@@ -424,6 +459,7 @@ export class XdsServer {
     this.log = opts.log ?? (() => {});
     this.onAck = opts.onAck;
     this.authenticate = opts.authenticate;
+    this.limits = { ...XDS_LIMITS, ...opts.limits };
     this.unsubscribe = this.cache.onChange((change) => {
       this.lastChangeAt = performance.now();
       for (const c of this.conns) c.markDirty(change.typeUrl);
