@@ -302,10 +302,12 @@ class DeltaConnection extends Connection {
     }
     this.recordAck(st, req.responseNonce, req.errorDetail);
     const asked = req.resourceNamesSubscribe.length + req.resourceNamesUnsubscribe.length;
-    if (asked > this.server.limits.namesPerRequest)
-      return this.exhausted(
+    if (asked > this.server.limits.namesPerRequest) {
+      this.exhausted(
         `a request names ${asked} resources; the limit is ${this.server.limits.namesPerRequest}`,
       );
+      return;
+    }
     let changed = initial;
     for (const name of req.resourceNamesSubscribe) {
       changed = true;
@@ -326,10 +328,12 @@ class DeltaConnection extends Connection {
         st.toldAbsent.delete(name);
       }
     }
-    if (st.names.size > this.server.limits.subscriptionsPerType)
-      return this.exhausted(
+    if (st.names.size > this.server.limits.subscriptionsPerType) {
+      this.exhausted(
         `${st.names.size} names subscribed for ${typeUrl}; the limit is ${this.server.limits.subscriptionsPerType}`,
       );
+      return;
+    }
     if (changed) this.sendNow(typeUrl, st, initial);
   }
 
@@ -381,10 +385,12 @@ class SotwConnection extends Connection {
       this.types.set(typeUrl, st);
     }
     this.recordAck(st, req.responseNonce, req.errorDetail);
-    if (req.resourceNames.length > this.server.limits.subscriptionsPerType)
-      return this.exhausted(
+    if (req.resourceNames.length > this.server.limits.subscriptionsPerType) {
+      this.exhausted(
         `a request names ${req.resourceNames.length} resources; the limit is ${this.server.limits.subscriptionsPerType}`,
       );
+      return;
+    }
     const names = new Set(req.resourceNames.filter((n) => n !== '*'));
     const wildcard = req.resourceNames.length === 0 || req.resourceNames.includes('*');
     const changed =
