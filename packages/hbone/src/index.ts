@@ -26,7 +26,13 @@ export {
   parseBaggage,
 } from './headers.js';
 export { abortLeg, type PipeResult, pipeTunnel } from './pipe.js';
-export { type HboneDecision, type HboneRequest, HboneServer, type HboneServerOptions } from './server.js';
+export {
+  HBONE_SERVER_LIMITS,
+  type HboneDecision,
+  type HboneRequest,
+  HboneServer,
+  type HboneServerOptions,
+} from './server.js';
 export {
   CONNECTION_WINDOW,
   clientSettings,

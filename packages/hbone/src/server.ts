@@ -3,6 +3,13 @@
 // CONNECT stream goes to a handler that decides the outcome; errors are headers-only
 // responses (400 bad request, 401 denied, 503 no workload / upstream failed); on 200 the
 // stream is piped to the upstream socket the handler connected.
+//
+// Bounded work per peer (limits beside Envoy's): a TLS handshake must finish within
+// HANDSHAKE_TIMEOUT_MS (Node's default is 120 s) and at most MAX_PENDING_HANDSHAKES are in
+// flight; a stream the peer reset before its decision gets no upstream dial (`req.signal`);
+// a session whose streams are mostly reset early is closed with GOAWAY ENHANCE_YOUR_CALM —
+// Envoy's premature-reset rule (CVE-2023-44487): past 500 streams, more than half of them
+// reset within 1 s of opening.
 import http2 from 'node:http2';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -20,6 +27,8 @@ export interface HboneRequest {
   peerIdentity: Identity;
   /** TCP peer of the HBONE connection (the source pod or waypoint). */
   remoteAddress: string;
+  /** Aborted when the peer resets or closes the stream: a handler dials nothing then. */
+  signal: AbortSignal;
   remotePort: number;
   /** Local address the HBONE connection arrived on (the destination pod IP in-pod). */
   localAddress: string;
@@ -42,6 +51,24 @@ export interface HboneServerOptions {
   onConnectionError?(err: Error, remote: string): void;
   tuning?: HboneTuning;
   pingIntervalMs?: number;
+  /** Limits (defaults HBONE_SERVER_LIMITS); tests shorten them. */
+  limits?: Partial<typeof HBONE_SERVER_LIMITS>;
+}
+
+export const HBONE_SERVER_LIMITS = {
+  /** A TLS handshake that has not finished by then is dropped (Node: 120 s). */
+  handshakeTimeoutMs: 10_000,
+  /** Connections still in their TLS handshake; more are dropped on arrival. */
+  maxPendingHandshakes: 1024,
+  /** Envoy premature_reset_total_stream_count / min_stream_lifetime (1 s) / 50 %. */
+  prematureResetStreams: 500,
+  prematureResetLifetimeMs: 1000,
+} as const;
+
+interface SessionCounts {
+  streams: number;
+  prematureResets: number;
+  goneAway: boolean;
 }
 
 export class HboneServer {
@@ -49,20 +76,52 @@ export class HboneServer {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   /** The peer's identity, verified once per session (parsing the certificate per stream cost 3 % of a connection). */
   private readonly peers = new WeakMap<http2.Http2Session, Identity>();
+  private readonly counts = new WeakMap<http2.Http2Session, SessionCounts>();
   private draining = false;
+  private pendingHandshakes = 0;
+  readonly limits: typeof HBONE_SERVER_LIMITS;
+  /** Refusals for abuse, by kind (admin and tests read them). */
+  readonly refused = { handshakeTimeout: 0, tooManyHandshakes: 0, prematureResets: 0 };
+  /** `address:port` of each connection still in its handshake → its release. */
+  private readonly handshaking = new Map<string, () => void>();
 
   constructor(private readonly opts: HboneServerOptions) {
+    this.limits = { ...HBONE_SERVER_LIMITS, ...opts.limits };
     this.server = http2.createSecureServer({
       ...opts.tls,
       settings: serverSettings(opts.tuning),
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
       allowHTTP1: false,
+      handshakeTimeout: this.limits.handshakeTimeoutMs,
     });
-    this.server.on('tlsClientError', (err, socket) =>
-      opts.onConnectionError?.(err, `${socket.remoteAddress}:${socket.remotePort}`),
+    this.server.on('tlsClientError', (err, socket) => {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_TLS_HANDSHAKE_TIMEOUT')
+        this.refused.handshakeTimeout++;
+      opts.onConnectionError?.(err, `${socket.remoteAddress}:${socket.remotePort}`);
+    });
+    this.server.on('connection', (socket: net.Socket) => {
+      if (this.pendingHandshakes >= this.limits.maxPendingHandshakes) {
+        this.refused.tooManyHandshakes++;
+        socket.destroy();
+        return;
+      }
+      this.pendingHandshakes++;
+      const key = `${socket.remoteAddress}:${socket.remotePort}`;
+      let pending = true;
+      const done = () => {
+        if (!pending) return;
+        pending = false;
+        this.pendingHandshakes--;
+        this.handshaking.delete(key);
+      };
+      this.handshaking.set(key, done);
+      socket.once('close', done);
+      // Small tunnel writes must not wait for Nagle (latency at a fixed request rate).
+      socket.setNoDelay(true);
+    });
+    this.server.on('secureConnection', (t: tls.TLSSocket) =>
+      this.handshaking.get(`${t.remoteAddress}:${t.remotePort}`)?.(),
     );
-    // Small tunnel writes must not wait for Nagle (latency at a fixed request rate).
-    this.server.on('connection', (socket: net.Socket) => socket.setNoDelay(true));
     this.server.on('session', (session) => this.onSession(session));
     this.server.on('stream', (stream, headers) => void this.onStream(stream, headers));
   }
@@ -81,6 +140,11 @@ export class HboneServer {
   /** Rotated certificate: new handshakes use it, open connections continue. */
   setSecureContext(options: tls.SecureContextOptions): void {
     this.server.setSecureContext(options);
+  }
+
+  /** Connections accepted whose TLS handshake has not finished. */
+  get handshakesInFlight(): number {
+    return this.pendingHandshakes;
   }
 
   get openSessions(): number {
@@ -114,6 +178,7 @@ export class HboneServer {
       return;
     }
     this.sessions.add(session);
+    this.counts.set(session, { streams: 0, prematureResets: 0, goneAway: false });
     session.once('close', () => this.sessions.delete(session));
     session.on('error', () => session.destroy());
     session.setLocalWindowSize(this.opts.tuning?.connectionWindow ?? CONNECTION_WINDOW);
@@ -133,8 +198,31 @@ export class HboneServer {
     if (this.draining) session.close();
   }
 
+  /** Counts a stream of `session`; resets within the lifetime limit count as premature. */
+  private watchResets(session: http2.Http2Session, stream: http2.ServerHttp2Stream): void {
+    const c = this.counts.get(session);
+    if (!c) return;
+    c.streams++;
+    const opened = performance.now();
+    stream.once('close', () => {
+      if (stream.rstCode === http2.constants.NGHTTP2_NO_ERROR && stream.headersSent) return;
+      if (performance.now() - opened >= this.limits.prematureResetLifetimeMs) return;
+      c.prematureResets++;
+      if (c.goneAway || c.streams < this.limits.prematureResetStreams || c.prematureResets * 2 <= c.streams)
+        return;
+      c.goneAway = true;
+      this.refused.prematureResets++;
+      // GOAWAY first (no new stream is accepted after it), then the connection goes.
+      session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      setTimeout(() => session.destroy(), 50).unref();
+    });
+  }
+
   private async onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): Promise<void> {
     stream.on('error', () => stream.destroy());
+    const abort = new AbortController();
+    stream.once('close', () => abort.abort());
+    if (stream.session) this.watchResets(stream.session, stream);
     const refuse = (status: number) => {
       if (!stream.destroyed && !stream.headersSent)
         stream.respond({ ':status': status }, { endStream: true });
@@ -154,6 +242,7 @@ export class HboneServer {
       headers,
       peerIdentity: peer,
       remoteAddress: socket.remoteAddress ?? '',
+      signal: abort.signal,
       remotePort: socket.remotePort ?? 0,
       localAddress: socket.localAddress ?? '',
     };
