@@ -102,8 +102,37 @@ describe('route matching', () => {
 
   it('a bad regex makes the whole resource fail to compile (NACK, last good kept)', () => {
     expect(() => table([{ name: 'bad', match: { safeRegex: { regex: '(' } }, route: to('a') }])).toThrow(
-      /route bad: invalid regex/,
+      /route bad: invalid RE2 regex/,
     );
+  });
+
+  it('regexes have RE2 semantics: linear time on a catastrophic pattern; backreferences and lookaround refused', () => {
+    // Regression: compiled to JS RegExp, `/api/(a+)+` against 30 `a`s and a `!` took 4.4 s.
+    const t = table([{ name: 'evil', match: { safeRegex: { regex: '/api/(a+)+' } }, route: to('a') }]);
+    const started = performance.now();
+    expect(selectRoute(t, view(`/api/${'a'.repeat(30)}!`))).toBeUndefined();
+    expect(selectRoute(t, view(`/api/${'a'.repeat(30)}`))?.name).toBe('evil');
+    expect(performance.now() - started).toBeLessThan(200);
+    for (const regex of ['(a)\\1', '(?=a)b', '(?<!a)b'])
+      expect(() => table([{ name: 'perl', match: { safeRegex: { regex } }, route: to('a') }])).toThrow(
+        /route perl: invalid RE2 regex/,
+      );
+    // Header and query-parameter regexes and regex rewrites run on the same engine.
+    const h = table([
+      {
+        name: 'h',
+        match: { prefix: '/', headers: [{ name: 'x', safeRegexMatch: { regex: '(b+)+' } }] },
+        route: {
+          ...to('a'),
+          regexRewrite: { pattern: { regex: '^/svc/([^/]+)(/.*)$' }, substitution: '\\2/i/\\1' },
+        },
+      },
+    ]);
+    const t2 = performance.now();
+    expect(selectRoute(h, view('/', { x: `${'b'.repeat(40)}c` }))).toBeUndefined();
+    expect(performance.now() - t2).toBeLessThan(200);
+    const r = selectRoute(h, view('/svc/foo/v1?q=1', { x: 'bbb' }))!;
+    expect(rewritePath(r, '/svc/foo/v1?q=1')).toBe('/v1/i/foo?q=1');
   });
 
   it('weighted clusters summing to 0 are refused', () => {

@@ -27,3 +27,4 @@ export {
   PATH_NORMALIZATIONS,
   type PathNormalization,
 } from './path-normalization.js';
+export { compileRe2, type Re2, Re2Error, re2Problem } from './re2.js';

@@ -8,6 +8,8 @@
 //
 // A resource that cannot be compiled (bad regex, no action) throws: the xDS client NACKs it
 // by name and the last good table keeps serving.
+
+import { compileRe2, type Re2 } from '@ambient/policy';
 import { type envoy, HTTPFault } from '@ambient/proto';
 
 export interface RequestView {
@@ -73,7 +75,7 @@ export type RouteAction =
       timeoutMs: number;
       retry?: RetrySpec;
       prefixRewrite?: string;
-      regexRewrite?: { re: RegExp; substitution: string };
+      regexRewrite?: { re: Re2; substitution: string };
       hostRewrite?: string;
       mirrors: { cluster: string; numerator: number; denominator: number }[];
       hash: HashSpec[];
@@ -117,13 +119,10 @@ function ms(
 }
 type Long = { toNumber(): number };
 
-/** Envoy regexes are RE2 and must match the whole value. */
-function fullRegex(pattern: string, flags = ''): RegExp {
-  try {
-    return new RegExp(`^(?:${pattern})$`, flags);
-  } catch (err) {
-    throw new Error(`invalid regex ${JSON.stringify(pattern)}: ${(err as Error).message}`);
-  }
+/** Envoy regexes are RE2 (linear time) and must match the whole value. */
+function fullRegex(pattern: string): { test(v: string): boolean } {
+  const re = compileRe2(pattern);
+  return { test: (v) => re.matches(v) };
 }
 
 function stringMatcher(m: envoy.type.matcher.v3.StringMatcher): (v: string) => boolean {
@@ -416,7 +415,7 @@ export function compileRouteConfiguration(rc: envoy.config.route.v3.RouteConfigu
             ...(ra.regexRewrite?.pattern
               ? {
                   regexRewrite: {
-                    re: new RegExp(ra.regexRewrite.pattern.regex, 'g'),
+                    re: compileRe2(ra.regexRewrite.pattern.regex),
                     substitution: ra.regexRewrite.substitution,
                   },
                 }
@@ -508,8 +507,7 @@ export function rewritePath(route: CompiledRoute, path: string): string {
   const p = q < 0 ? path : path.slice(0, q);
   const rest = q < 0 ? '' : path.slice(q);
   const a = route.action;
-  if (a.regexRewrite)
-    return p.replace(a.regexRewrite.re, a.regexRewrite.substitution.replace(/\\(\d)/g, '$$$1')) + rest;
+  if (a.regexRewrite) return a.regexRewrite.re.replaceAll(p, a.regexRewrite.substitution) + rest;
   if (a.prefixRewrite !== undefined && route.matchedPrefix) {
     const n = route.matchedPrefix.value.length;
     return a.prefixRewrite + p.slice(n) + rest;

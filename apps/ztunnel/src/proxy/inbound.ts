@@ -152,7 +152,8 @@ export class Inbound {
     }
     // A stream the peer already reset gets no application connection (rapid-reset floods
     // would otherwise dial the app once per HEADERS+RST_STREAM).
-    if (req.signal.aborted) throw new ProxyError('ABORTED', 'the peer reset the stream before it was admitted');
+    if (req.signal.aborted)
+      throw new ProxyError('ABORTED', 'the peer reset the stream before it was admitted');
     try {
       const upstream = await connected(this.d.sockets.connectApp(current, targetIp, target.port, clientIp));
       return decision.policy ? { upstream, policy: decision.policy } : { upstream };

@@ -4,7 +4,9 @@
 // retry policy, fault percentages, mirror percentage absent = 100 %, header operations,
 // rewrite, redirect, direct response), §3.4 (HTTPRoute: one route per match, precedence
 // sorting, backendRef weight default 1, total 0 → 500, retry/timeouts).
+
 import type { ObjectOf, StringMatch } from '@ambient/model';
+import { re2Problem } from '@ambient/policy';
 import { type envoy, HTTPFault, type Init } from '@ambient/proto';
 import { nsOf } from '../model-view.js';
 import { type ClusterRef, durationOf } from './clusters.js';
@@ -127,13 +129,48 @@ export function virtualServicesFor(ctx: RouteContext): ObjectOf<'VirtualService'
     );
 }
 
+/**
+ * Every regex an object configures, checked with RE2's parser (what Envoy runs and istiod's
+ * validation accepts): one that RE2 refuses (a backreference, lookaround, bad syntax) makes the
+ * whole object rejected, with a warning naming the field — as istiod's webhook rejects it.
+ */
+function rejectsRegexes(
+  ctx: RouteContext,
+  where: string,
+  kind: string,
+  spec: unknown,
+  isRegex: (key: string, parent: Record<string, unknown>) => boolean,
+): boolean {
+  const problems: string[] = [];
+  const walk = (v: unknown, path: string): void => {
+    if (Array.isArray(v)) {
+      for (const [i, x] of v.entries()) walk(x, `${path}[${i}]`);
+    } else if (v && typeof v === 'object')
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+        if (typeof x === 'string' && isRegex(k, v as Record<string, unknown>)) {
+          // VirtualService `match` is a regex only under uriRegexRewrite.
+          if (k === 'match' && !path.endsWith('uriRegexRewrite')) continue;
+          const problem = re2Problem(x);
+          if (problem) problems.push(`${path}.${k}: ${problem}`);
+        } else walk(x, `${path}.${k}`);
+      }
+  };
+  walk(spec, 'spec');
+  for (const p of problems) ctx.warn(`${where}: ${p}; the ${kind} is rejected`);
+  return problems.length > 0;
+}
+
 /** Routes of VirtualServices, in order; `undefined` when none applies (the default route is used). */
 export function virtualServiceRoutes(ctx: RouteContext): Route[] | undefined {
   const vss = virtualServicesFor(ctx);
   if (vss.length === 0) return undefined;
   const routes: Route[] = [];
+  let applied = 0;
   for (const vs of vss) {
     const where = `VirtualService/${nsOf(vs)}/${vs.metadata.name}`;
+    if (rejectsRegexes(ctx, where, 'VirtualService', vs.spec, (key) => key === 'regex' || key === 'match'))
+      continue;
+    applied++;
     if (vs.spec.tcp || vs.spec.tls)
       ctx.warn(`${where}: spec.tcp/spec.tls are not applied by waypoints (HTTP only)`);
     for (const [i, rule] of (vs.spec.http ?? []).entries()) {
@@ -167,7 +204,8 @@ export function virtualServiceRoutes(ctx: RouteContext): Route[] | undefined {
       if (catchAll) return routes;
     }
   }
-  return routes;
+  // Every VirtualService rejected: as if there were none (the default route).
+  return applied === 0 ? undefined : routes;
 }
 
 function isCatchAll(r: Route): boolean {
@@ -500,8 +538,19 @@ export function httpRouteRoutes(ctx: RouteContext): Route[] | undefined {
   if (hrs.length === 0) return undefined;
   const all: Sortable[] = [];
   let order = 0;
+  const rejected = 0;
   for (const hr of hrs) {
     const where = `HTTPRoute/${nsOf(hr)}/${hr.metadata.name}`;
+    if (
+      rejectsRegexes(
+        ctx,
+        where,
+        'HTTPRoute',
+        hr.spec,
+        (key, parent) => key === 'value' && parent.type === 'RegularExpression',
+      )
+    )
+      continue;
     for (const [i, rule] of hr.spec.rules.entries()) {
       const field = `spec.rules[${i}]`;
       const bad = (rule.filters ?? []).find((f) => !SUPPORTED_FILTERS.has(f.type));
@@ -525,6 +574,8 @@ export function httpRouteRoutes(ctx: RouteContext): Route[] | undefined {
       }
     }
   }
+  // Every HTTPRoute rejected: as if there were none (the default route).
+  if (rejected === hrs.length) return undefined;
   return all.sort(precedence).map((s) => s.route);
 }
 

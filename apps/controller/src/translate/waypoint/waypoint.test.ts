@@ -253,6 +253,28 @@ spec:
     );
   });
 
+  it('a regex RE2 refuses rejects the whole VirtualService, naming the field (istiod validation)', () => {
+    const t = run(`
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: perl, namespace: bookinfo}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{uri: {regex: "/(a)\\\\1"}}]
+    route: [{destination: {host: reviews}}]
+`);
+    expect(t.warnings.join('\n')).toMatch(
+      /VirtualService\/bookinfo\/perl: spec.http\[0\].match\[0\].uri.regex: invalid RE2 regex .*; the VirtualService is rejected/,
+    );
+    // Rejected as if it did not exist: the service keeps its default route.
+    const routes = routesOf(t);
+    expect(routes).toHaveLength(1);
+    expect(routes[0]!.match!.prefix).toBe('/');
+    expect(routes[0]!.route!.cluster).toBe(ROUTE);
+  });
+
   it('bad input is named: no action, weights summing to 0, unknown host, missing subset', () => {
     const t = run(`
 ---

@@ -1,0 +1,40 @@
+// Configured regexes with RE2 semantics — what Envoy (safe_regex, regex_rewrite) and istiod's
+// validation accept: linear-time matching, no backreferences, no lookaround. JavaScript's
+// RegExp backtracks (`/api/(a+)+` against 30 `a`s took 4.4 s and stalled the proxy), so
+// configured patterns run on re2js (RE2's automata in pure JavaScript; no node: imports).
+// ≈ 1 µs per match of a short path against a simple pattern on this machine (RegExp: 0.06 µs).
+import { RE2JS } from 're2js';
+
+export interface Re2 {
+  /** The whole value matches (Envoy's safe_regex match semantics). */
+  matches(value: string): boolean;
+  /** Every match replaced; `\1`…`\9` in the substitution name groups (Envoy's regex_rewrite). */
+  replaceAll(value: string, substitution: string): string;
+}
+
+export class Re2Error extends Error {}
+
+/** Compiles `pattern`; throws Re2Error naming what RE2 refuses. */
+export function compileRe2(pattern: string): Re2 {
+  let re: RE2JS;
+  try {
+    re = RE2JS.compile(pattern);
+  } catch (err) {
+    throw new Re2Error(`invalid RE2 regex ${JSON.stringify(pattern)}: ${(err as Error).message}`);
+  }
+  return {
+    matches: (value) => re.matches(value),
+    replaceAll: (value, substitution) =>
+      re.matcher(value).replaceAll(substitution.replace(/\$/g, '$$$$').replace(/\\(\d)/g, '$$$1')),
+  };
+}
+
+/** Why RE2 refuses `pattern`, or undefined when it accepts it (controller validation). */
+export function re2Problem(pattern: string): string | undefined {
+  try {
+    compileRe2(pattern);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
