@@ -17,6 +17,8 @@ export default defineConfig({
           ],
           testTimeout: 30_000,
           hookTimeout: 30_000,
+          // fast-check budgets: short in npm test, long under npm run fuzz.
+          setupFiles: ['scripts/fuzz-setup.ts'],
         },
       },
       {

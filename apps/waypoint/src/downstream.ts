@@ -12,10 +12,19 @@ import { asPlainDuplex } from './upstream/duplex.js';
 const HTTP2_PREFACE = 'PRI * HTTP/2.0';
 /** Per-stream receive window of the HTTP/2 servers inside tunnels (request bodies, gRPC). */
 const H2_STREAM_WINDOW = 4 * 1024 * 1024;
+/** Concurrent requests on one client HTTP/2 connection (RFC 9113's recommended minimum). */
+export const H2_MAX_CONCURRENT_STREAMS = 100;
+/** A request with no bytes in either direction for this long is reset (Envoy stream_idle_timeout). */
+export const STREAM_IDLE_TIMEOUT_MS = 5 * 60_000;
 
 export class HttpFront {
   private readonly contexts = new WeakMap<object, Downstream>();
-  private readonly h1 = http.createServer({ keepAliveTimeout: 60_000 });
+  // Node's defaults, explicit: headers within 60 s, the whole request within 5 min.
+  private readonly h1 = http.createServer({
+    keepAliveTimeout: 60_000,
+    headersTimeout: 60_000,
+    requestTimeout: 300_000,
+  });
 
   constructor(private readonly router: Router) {
     this.h1.on('request', (req, res) => {
@@ -40,7 +49,12 @@ export class HttpFront {
       if (first.subarray(0, HTTP2_PREFACE.length).toString('latin1') === HTTP2_PREFACE) {
         // One HTTP/2 server per tunnel: its sessions know their context by closure.
         const ds: Downstream = { ...base, http2: true };
-        const server = http2.createServer({ settings: { initialWindowSize: H2_STREAM_WINDOW } });
+        const server = http2.createServer({
+          settings: { initialWindowSize: H2_STREAM_WINDOW, maxConcurrentStreams: H2_MAX_CONCURRENT_STREAMS },
+        });
+        server.on('stream', (s) =>
+          s.setTimeout(STREAM_IDLE_TIMEOUT_MS, () => s.close(http2.constants.NGHTTP2_CANCEL)),
+        );
         server.on('request', (req, res) => void this.router.handle(req, res, ds));
         server.on('sessionError', () => {});
         server.emit('connection', stream);

@@ -124,6 +124,8 @@ export interface RouterDeps {
   logger: Logger;
   jwks: JwksCache;
   maxRequestBytes: number;
+  /** All request bodies buffered at once, across requests (default 128 MiB); past it → 503. */
+  maxBufferedBytes?: number;
   accessLog: boolean;
   /** meshConfig pathNormalization (default BASE). */
   pathNormalization?: PathNormalization;
@@ -155,6 +157,8 @@ function sleep(ms: number): Promise<void> {
 
 export class Router {
   private readonly random: () => number;
+  /** Request body bytes held right now, by every request (the per-proxy buffer cap). */
+  private buffered = 0;
 
   constructor(private readonly deps: RouterDeps) {
     this.random = deps.random ?? Math.random;
@@ -181,7 +185,7 @@ export class Router {
     });
     // The body is collected from the start: filters may wait (JWKS, fault delay) and a short
     // request's 'end' must not pass unseen in the meantime.
-    const body = this.readBody(req);
+    const body = this.readBody(req, res);
     try {
       await this.process(req, res, ds, out, isGrpc, body);
     } catch (err) {
@@ -196,7 +200,7 @@ export class Router {
     ds: Downstream,
     out: Outcome,
     isGrpc: boolean,
-    bodyPromise: Promise<Buffer | undefined>,
+    bodyPromise: Promise<Buffer | 'overloaded' | undefined>,
   ): Promise<void> {
     const { state } = this.deps;
     const headers = flatHeaders(req.headers as Headers);
@@ -367,32 +371,61 @@ export class Router {
 
     // 7. Forward: the request body is buffered (retries and mirrors replay it).
     const body = await bodyPromise;
+    if (body === 'overloaded') {
+      out.flags.add('UO');
+      out.detail = 'request body buffers full';
+      return this.localReply(res, 503, 'request body buffers full', out, isGrpc);
+    }
     if (body === undefined) return this.localReply(res, 413, 'Payload Too Large', out, isGrpc);
     if (res.destroyed) return;
     await this.forward(req, res, ds, route, view, headers, body, out, isGrpc, corsHeaders);
   }
 
-  private readBody(req: Req): Promise<Buffer | undefined> {
+  /**
+   * The request body, buffered for retries and mirrors: undefined when it is over the
+   * per-request limit or the request was aborted; 'overloaded' when every request's buffered
+   * bodies together would pass the per-proxy cap. What is held is released when the response
+   * ends; what is refused is dropped at once.
+   */
+  private readBody(req: Req, res: Res): Promise<Buffer | 'overloaded' | undefined> {
+    const cap = this.deps.maxBufferedBytes ?? 128 * 1024 * 1024;
     return new Promise((resolve) => {
-      const chunks: Buffer[] = [];
+      let chunks: Buffer[] = [];
       let size = 0;
-      let over = false;
+      let done = false;
+      const release = () => {
+        this.buffered -= size;
+        size = 0;
+        chunks = [];
+      };
+      const refuse = (why: 'overloaded' | undefined) => {
+        if (done) return;
+        done = true;
+        release();
+        resolve(why);
+      };
+      res.once('close', release);
       req.on('data', (c: Buffer) => {
-        if (over) return;
+        if (done) return;
+        if (size + c.length > this.deps.maxRequestBytes) return refuse(undefined);
+        if (this.buffered + c.length > cap) return refuse('overloaded');
         size += c.length;
-        if (size > this.deps.maxRequestBytes) {
-          over = true;
-          resolve(undefined);
-          return;
-        }
+        this.buffered += c.length;
         chunks.push(c);
       });
       req.once('end', () => {
-        if (!over) resolve(Buffer.concat(chunks));
+        if (done) return;
+        done = true;
+        resolve(Buffer.concat(chunks));
       });
-      req.once('error', () => resolve(undefined));
-      req.once('aborted', () => resolve(undefined));
+      req.once('error', () => refuse(undefined));
+      req.once('aborted', () => refuse(undefined));
     });
+  }
+
+  /** Request body bytes held by all requests (admin, tests). */
+  get bufferedBytes(): number {
+    return this.buffered;
   }
 
   private hashOf(

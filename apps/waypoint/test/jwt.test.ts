@@ -137,3 +137,23 @@ describe('JWT', () => {
     expect(fetches).toBe(1);
   });
 });
+
+describe('JWT parsing', () => {
+  it('fuzz: JWT verification — any token is refused with a reason, never accepted, never an exception', async () => {
+    const fc = (await import('fast-check')).default;
+    const keys = new JwksCache();
+    const part = fc.oneof(
+      fc.jsonValue({ maxDepth: 3 }).map(enc),
+      fc.string({ maxLength: 40 }).map((s) => Buffer.from(s).toString('base64url')),
+      fc.string({ maxLength: 20 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.tuple(part, part, part), fc.boolean(), async ([h, p, s], realHeader) => {
+        const token = `${realHeader ? enc({ alg: 'RS256', kid: 'r' }) : h}.${p}.${s}`;
+        const r = await verifyJwt(rule, token, keys);
+        expect(r.kind).toBe('invalid');
+        expect(typeof (r as { reason: string }).reason).toBe('string');
+      }),
+    );
+  });
+});

@@ -147,3 +147,37 @@ describe('route matching', () => {
     ).toThrow(/sum to 0/);
   });
 });
+
+describe('route matching under any input', () => {
+  it('fuzz: route matching — any path and headers select a route or none, deterministically, without an exception', async () => {
+    const fc = (await import('fast-check')).default;
+    const t = table([
+      { name: 'regex', match: { safeRegex: { regex: '/r/[0-9]+(/.*)?' } }, route: to('a') },
+      { name: 'seg', match: { pathSeparatedPrefix: '/api' }, route: to('a') },
+      {
+        name: 'hdr',
+        match: {
+          prefix: '/',
+          headers: [{ name: 'x-user', stringMatch: { safeRegex: { regex: '(j|a)+son' } } }],
+        },
+        route: to('a'),
+      },
+      {
+        name: 'query',
+        match: { prefix: '/q', queryParameters: [{ name: 'v', stringMatch: { prefix: '1' } }] },
+        route: to('a'),
+      },
+      { name: 'nocase', match: { prefix: '/CaSe', caseSensitive: { value: false } }, route: to('a') },
+    ]);
+    const path = fc.string({
+      unit: fc.constantFrom('/', 'a', 'r', 'p', 'i', 'q', '?', '=', '&', 'v', '1', '%', '.', 'C'),
+      maxLength: 40,
+    });
+    fc.assert(
+      fc.property(path, fc.option(fc.string({ maxLength: 60 }), { nil: undefined }), (p, user) => {
+        const v = view(p.startsWith('/') ? p : `/${p}`, user === undefined ? {} : { 'x-user': user });
+        expect(selectRoute(t, v)?.name).toBe(selectRoute(t, v)?.name);
+      }),
+    );
+  });
+});

@@ -45,7 +45,7 @@ describe('forwarded (RFC 7239)', () => {
     );
   });
 
-  it('any input: no throw, a bounded answer', () => {
+  it('fuzz: forwarded — any input: no throw, a bounded answer', () => {
     fc.assert(
       fc.property(
         fc.string({
@@ -57,7 +57,6 @@ describe('forwarded (RFC 7239)', () => {
           if (r !== undefined) expect(r.length).toBeLessThanOrEqual(16);
         },
       ),
-      { numRuns: 5000 },
     );
   });
 

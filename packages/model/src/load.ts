@@ -40,7 +40,14 @@ export function loadYaml(text: string, file: string, defaultNamespace = 'default
       out.errors.push({ file, reason: `invalid YAML: ${doc.errors[0]!.message.split('\n')[0]}` });
       continue;
     }
-    const value = doc.toJS() as unknown;
+    let value: unknown;
+    try {
+      value = doc.toJS();
+    } catch (err) {
+      // e.g. an alias whose anchor is missing (`*x`): the parser reports it only here.
+      out.errors.push({ file, reason: `invalid YAML: ${(err as Error).message.split('\n')[0]}` });
+      continue;
+    }
     if (value === null || value === undefined) continue;
     const items = isList(value) ? value.items : [value];
     for (const item of items) loadOne(item, file, defaultNamespace, out);

@@ -146,3 +146,87 @@ describe('L7 authorization', () => {
     expect(evaluateL7([p], req({ requestPrincipal: 'iss/sub' })).allowed).toBe(true);
   });
 });
+
+describe('authorization under any input', () => {
+  it('fuzz: authorization — any policy compiles (problems listed), and evaluation never throws', async () => {
+    const fc = (await import('fast-check')).default;
+    const values = fc.array(
+      fc.oneof(
+        fc.string({ maxLength: 12 }),
+        fc.constantFrom('*', '10.0.0.0/8', '/api/{*}', '/x/{**}', 'GET', 'cluster.local/ns/a/sa/b'),
+      ),
+      { maxLength: 3 },
+    );
+    const source = fc.dictionary(
+      fc.constantFrom(
+        'principals',
+        'notPrincipals',
+        'namespaces',
+        'ipBlocks',
+        'remoteIpBlocks',
+        'requestPrincipals',
+        'serviceAccounts',
+        'bogus',
+      ),
+      values,
+    );
+    const operation = fc.dictionary(
+      fc.constantFrom('hosts', 'methods', 'paths', 'notPaths', 'ports', 'bogus'),
+      values,
+    );
+    const when = fc.record(
+      {
+        key: fc.constantFrom(
+          'source.ip',
+          'request.headers[x]',
+          'request.auth.claims[a][b]',
+          'destination.port',
+          'nope',
+        ),
+        values,
+      },
+      { requiredKeys: ['key'] },
+    );
+    const spec = fc.record(
+      {
+        action: fc.constantFrom('ALLOW', 'DENY', 'AUDIT', 'CUSTOM'),
+        rules: fc.array(
+          fc.record(
+            {
+              from: fc.array(
+                source.map((s) => ({ source: s })),
+                { maxLength: 2 },
+              ),
+              to: fc.array(
+                operation.map((o) => ({ operation: o })),
+                { maxLength: 2 },
+              ),
+              when: fc.array(when, { maxLength: 2 }),
+            },
+            { requiredKeys: [] },
+          ),
+          { maxLength: 3 },
+        ),
+      },
+      { requiredKeys: [] },
+    );
+    const attrs = fc.record({
+      principal: fc.option(fc.string({ maxLength: 30 }), { nil: undefined }),
+      sourceIp: fc.oneof(fc.ipV4(), fc.ipV6(), fc.string({ maxLength: 10 })),
+      destinationIp: fc.ipV4(),
+      destinationPort: fc.integer({ min: 0, max: 70000 }),
+      host: fc.string({ maxLength: 10 }),
+      method: fc.constantFrom('GET', 'POST', ''),
+      path: fc.string({ maxLength: 20 }),
+      headers: fc.dictionary(fc.constantFrom('x', 'y'), fc.string({ maxLength: 5 })),
+      claims: fc.option(fc.jsonValue({ maxDepth: 3 }) as never, { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(spec, attrs, fc.constantFrom<'http' | 'tcp'>('http', 'tcp'), (s, a, layer) => {
+        const p = compileL7Policy('p', 'ns', s as never, layer);
+        const d = evaluateL7([p], a as never);
+        expect(typeof d.allowed).toBe('boolean');
+      }),
+    );
+  });
+});
