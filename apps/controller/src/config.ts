@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { TOKEN_KEY_FILE } from '@ambient/mtls';
 import { ConfigError, type HostPort, parseHostPort } from '@ambient/telemetry';
+import { DEFAULT_TRUSTED_NODE_ACCOUNTS } from './ca-authorizer.js';
 
 export { ConfigError, type HostPort };
 
@@ -67,7 +68,7 @@ export function loadConfig(
     problems.push(
       'AMBIENT_CA_ALLOW is no longer read: callers authenticate with tokens the controller signs (ambientctl token create); remove it',
     );
-  const trustedNodeAccounts = (env.CA_TRUSTED_NODE_ACCOUNTS ?? 'ambient-system/ztunnel,istio-system/ztunnel')
+  const trustedNodeAccounts = (env.CA_TRUSTED_NODE_ACCOUNTS ?? DEFAULT_TRUSTED_NODE_ACCOUNTS.join(','))
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);

@@ -33,6 +33,7 @@ export class Controller {
   readonly xds: XdsServer;
   /** Verifies callers' bearer tokens (CA and xDS): TokenReview in kube mode, our own signer in files mode. */
   private reviewer?: TokenReviewer;
+  private authenticateXds?: ReturnType<typeof xdsAuthenticator>;
   readonly registry = new Registry();
   readonly logger: Logger;
   ca!: CertificateAuthority;
@@ -76,10 +77,10 @@ export class Controller {
       cache: this.cache,
       debounceMs: 10,
       onAck: (_proxy, _typeUrl, seconds) => this.convergence.observe(seconds),
-      authenticate: (request) => {
-        if (!this.reviewer) return Promise.reject(new Error('the controller is starting'));
-        return xdsAuthenticator(this.reviewer, config.trustedNodeAccounts, this.store)(request);
-      },
+      authenticate: (request) =>
+        this.authenticateXds
+          ? this.authenticateXds(request)
+          : Promise.reject(new Error('the controller is starting')),
       log: (level, msg, fields) => this.logger[level](fields ?? {}, msg),
     });
     this.registry.registerMetric(this.convergence);
@@ -139,6 +140,7 @@ export class Controller {
     this.publish();
     this.reviewer =
       c.source === 'files' ? TokenIssuer.loadOrCreate(c.tokenKeyFile) : await kubeTokenReviewer();
+    this.authenticateXds = xdsAuthenticator(this.reviewer, c.trustedNodeAccounts, this.store);
     const ca = new CaService({
       ca: this.ca,
       authorize: caAuthorizer(this.store, this.reviewer, c.trustedNodeAccounts),

@@ -4,10 +4,9 @@
 // open at most 100 concurrent streams. Real sockets on loopback.
 import http2 from 'node:http2';
 import net from 'node:net';
-import { startHttpEcho } from '@ambient/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { H2_MAX_CONCURRENT_STREAMS, HttpFront } from '../src/downstream.js';
-import { Harness } from './harness.js';
+import { echoHarness, Harness } from './harness.js';
 
 /** Sends headers and `bytes` of a body that promises more; resolves with the socket. */
 async function unfinishedUpload(
@@ -35,20 +34,13 @@ const until = async (what: string, ok: () => boolean) => {
 };
 
 describe('waypoint: bounded request buffers', () => {
-  const h = new Harness({ maxBufferedBytes: 96 * 1024 });
+  let h: Harness;
   let port: number;
   let close: () => Promise<void>;
   beforeAll(async () => {
-    const app = await startHttpEcho({ port: 0, host: '127.0.0.1', podName: 'app' });
-    close = app.close;
-    h.cluster('app', [app.port]);
-    h.routes([{ name: 'all', match: { prefix: '/' }, route: { cluster: 'app', timeout: {} } }]);
-    port = (await h.front()).h1;
+    ({ h, port, close } = await echoHarness({ maxBufferedBytes: 96 * 1024 }));
   });
-  afterAll(async () => {
-    await h.close();
-    await close();
-  });
+  afterAll(() => close());
 
   it('bodies held by unfinished uploads count against the cap: past it a request gets 503, and closing frees it', async () => {
     const a = await unfinishedUpload(port, 64 * 1024);

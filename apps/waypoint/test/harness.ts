@@ -139,3 +139,27 @@ export class Harness {
     }
   }
 }
+
+/**
+ * A harness with one echo backend (`app`) behind a catch-all route (after `routesFirst`),
+ * served on an HTTP/1.1 front; `close` stops both.
+ */
+export async function echoHarness(
+  deps: Partial<RouterDeps> = {},
+  routesFirst: Init<envoy.config.route.v3.Route>[] = [],
+): Promise<{ h: Harness; port: number; close(): Promise<void> }> {
+  const { startHttpEcho } = await import('@ambient/testkit');
+  const h = new Harness(deps);
+  const app = await startHttpEcho({ port: 0, host: '127.0.0.1', podName: 'app' });
+  h.cluster('app', [app.port]);
+  h.routes([...routesFirst, { name: 'all', match: { prefix: '/' }, route: { cluster: 'app', timeout: {} } }]);
+  const port = (await h.front()).h1;
+  return {
+    h,
+    port,
+    close: async () => {
+      await h.close();
+      await app.close();
+    },
+  };
+}

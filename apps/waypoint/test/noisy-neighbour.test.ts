@@ -5,9 +5,8 @@
 // single such path held the event loop for 4.4 s. Real sockets on loopback, bounded in time.
 import http from 'node:http';
 import net from 'node:net';
-import { startHttpEcho } from '@ambient/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Harness } from './harness.js';
+import { echoHarness } from './harness.js';
 
 const VICTIM_RPS = 50;
 const SECONDS = 3;
@@ -25,23 +24,14 @@ function get(port: number, path: string, agent: http.Agent): Promise<number> {
 }
 
 describe('noisy neighbour', () => {
-  const h = new Harness({ maxBufferedBytes: 1024 * 1024 });
   let port: number;
   let close: () => Promise<void>;
   beforeAll(async () => {
-    const app = await startHttpEcho({ port: 0, host: '127.0.0.1', podName: 'app' });
-    close = app.close;
-    h.cluster('app', [app.port]);
-    h.routes([
+    ({ port, close } = await echoHarness({ maxBufferedBytes: 1024 * 1024 }, [
       { name: 'evil', match: { safeRegex: { regex: '/api/(a+)+' } }, route: { cluster: 'app', timeout: {} } },
-      { name: 'all', match: { prefix: '/' }, route: { cluster: 'app', timeout: {} } },
-    ]);
-    port = (await h.front()).h1;
+    ]));
   });
-  afterAll(async () => {
-    await h.close();
-    await close();
-  });
+  afterAll(() => close());
 
   it(`a victim at ${VICTIM_RPS} req/s keeps p99 < ${P99_BOUND_MS} ms and loses nothing while a neighbour floods`, async () => {
     const stopAt = Date.now() + SECONDS * 1000;

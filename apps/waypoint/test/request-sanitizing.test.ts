@@ -7,9 +7,9 @@
 //   - remoteIpBlocks took the leftmost X-Forwarded-For entry, which the client writes.
 import net from 'node:net';
 import { type ambient, type Init, structFromPlain } from '@ambient/proto';
-import { type EchoAnswer, startHttpEcho } from '@ambient/testkit';
+import type { EchoAnswer } from '@ambient/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Harness, HOST } from './harness.js';
+import { echoHarness, type Harness, HOST } from './harness.js';
 
 /** One request over a raw socket, so the request target is sent byte for byte. */
 async function raw(
@@ -56,20 +56,13 @@ function policy(
 }
 
 describe('waypoint: one normalised path for routing, authorization and the backend', () => {
-  const h = new Harness();
+  let h: Harness;
   let port: number;
   let close: () => Promise<void>;
   beforeAll(async () => {
-    const app = await startHttpEcho({ port: 0, host: '127.0.0.1', podName: 'app' });
-    close = app.close;
-    h.cluster('app', [app.port]);
-    h.routes([{ name: 'all', match: { prefix: '/' }, route: { cluster: 'app', timeout: {} } }]);
-    port = (await h.front()).h1;
+    ({ h, port, close } = await echoHarness());
   });
-  afterAll(async () => {
-    await h.close();
-    await close();
-  });
+  afterAll(() => close());
 
   const denyAdmin = policy('AuthorizationPolicy', 'deny-admin', {
     action: 'DENY',
@@ -112,14 +105,11 @@ describe('waypoint: one normalised path for routing, authorization and the backe
 });
 
 describe('waypoint: headers the mesh writes are never taken from the client', () => {
-  const h = new Harness();
+  let h: Harness;
   let port: number;
   let close: () => Promise<void>;
   beforeAll(async () => {
-    const app = await startHttpEcho({ port: 0, host: '127.0.0.1', podName: 'app' });
-    close = app.close;
-    h.cluster('app', [app.port]);
-    h.routes([{ name: 'all', match: { prefix: '/' }, route: { cluster: 'app', timeout: {} } }]);
+    ({ h, port, close } = await echoHarness());
     h.state.upsertPolicy(
       'jwt',
       policy('RequestAuthentication', 'jwt', {
@@ -133,12 +123,8 @@ describe('waypoint: headers the mesh writes are never taken from the client', ()
         ],
       }) as never,
     );
-    port = (await h.front()).h1;
   });
-  afterAll(async () => {
-    await h.close();
-    await close();
-  });
+  afterAll(() => close());
 
   // [header, what the client sends, what the backend must receive (undefined: nothing)]
   const table: [string, string, string | undefined][] = [
@@ -169,13 +155,9 @@ describe('waypoint: remote.ip is counted from the right of X-Forwarded-For', () 
     rules: [{ from: [{ source: { remoteIpBlocks: ['203.0.113.7/32'] } }] }],
   });
   async function setup(trustedHops: number) {
-    const h = new Harness({ trustedHops });
-    const app = await startHttpEcho({ port: 0, host: '127.0.0.1', podName: 'app' });
-    h.cluster('app', [app.port]);
-    h.routes([{ name: 'all', match: { prefix: '/' }, route: { cluster: 'app', timeout: {} } }]);
-    h.state.upsertPolicy('allow', allowRemote as never);
-    const port = (await h.front()).h1;
-    return { port, close: async () => (await h.close(), await app.close()) };
+    const s = await echoHarness({ trustedHops });
+    s.h.state.upsertPolicy('allow', allowRemote as never);
+    return s;
   }
 
   it('with no trusted proxies (Istio default) a client-written XFF is not believed', async () => {
