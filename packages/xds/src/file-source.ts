@@ -26,7 +26,13 @@ export async function parseResourceDocuments<T>(
   for (const doc of parseAllDocuments(text)) {
     if (doc.errors.length > 0)
       throw new XdsError('XDS_FILE', `${source}: invalid YAML: ${doc.errors[0]!.message}`);
-    const value = doc.toJS() as unknown;
+    let value: unknown;
+    try {
+      value = doc.toJS();
+    } catch (err) {
+      // An alias without its anchor is reported only when the document is built.
+      throw new XdsError('XDS_FILE', `${source}: invalid YAML: ${(err as Error).message.split('\n')[0]}`);
+    }
     if (value === null || value === undefined) continue;
     if (Array.isArray(value)) entries.push(...value);
     else if (typeof value === 'object' && Array.isArray((value as { resources?: unknown }).resources)) {

@@ -131,4 +131,13 @@ describe('file source', () => {
       /bad.yaml entry 1 \(istio.workload.Address\) "u1": workload address is not 4 or 16 bytes/,
     );
   });
+
+  it('an alias without its anchor is an XDS_FILE error naming the file (it threw a ReferenceError)', async () => {
+    const file = path.join(dir, 'alias.yaml');
+    writeFileSync(file, '- workload: *nope\n');
+    await expect(loadResourceFile(file, istioTypes.address)).rejects.toMatchObject({
+      code: 'XDS_FILE',
+      message: expect.stringMatching(/alias.yaml: invalid YAML: Unresolved alias/),
+    });
+  });
 });

@@ -22,6 +22,15 @@ function loads(text: string): void {
 }
 
 describe('LOCAL_XDS_PATH', () => {
+  it('an alias without its anchor is a LocalConfigError (found by the fuzz target: it threw a ReferenceError)', () => {
+    expect(() => parseLocalConfig(`${example.slice(0, 1477)}*${example.slice(1477)}`, 'fuzz.yaml')).toThrow(
+      LocalConfigError,
+    );
+    expect(() => parseLocalConfig('workloads: *nope', 'fuzz.yaml')).toThrow(
+      /fuzz.yaml: invalid YAML: Unresolved alias/,
+    );
+  });
+
   it('fuzz: local config — any YAML value, and mutated valid files, load or fail with LocalConfigError', () => {
     fc.assert(
       fc.property(

@@ -193,7 +193,13 @@ function toStringMatch(m: z.infer<typeof stringMatch>): Init<istio.security.Stri
 export function parseLocalConfig(text: string, source: string): LocalConfig {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) throw new LocalConfigError(`${source}: invalid YAML: ${doc.errors[0]!.message}`);
-  const raw = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    // An alias without its anchor (`*x`) is only reported when the document is built.
+    throw new LocalConfigError(`${source}: invalid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
   const parsed = fileSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`);
