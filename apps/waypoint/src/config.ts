@@ -23,7 +23,7 @@ export interface Config {
   adminAddr: HostPort;
   statsAddr: HostPort;
   readinessAddr: HostPort;
-  /** Largest request body buffered for retries and mirrors; larger bodies get 413. */
+  /** Largest request body kept for retries and mirrors; a larger one streams on, without them. */
   maxRequestBytes: number;
   drainDeadlineMs: number;
   /** meshConfig pathNormalization.normalization (AMBIENT_PATH_NORMALIZATION; default BASE). */
