@@ -123,6 +123,7 @@ export class Waypoint {
         log: (msg, fields) => this.logger.warn({ scope: 'jwt', ...fields }, msg),
       }),
       maxRequestBytes: c.maxRequestBytes,
+      maxBufferedBytes: c.maxBufferedBytes,
       accessLog: c.accessLog,
       pathNormalization: c.pathNormalization,
       trustedHops: c.trustedHops,

@@ -25,6 +25,8 @@ export interface Config {
   readinessAddr: HostPort;
   /** Largest request body kept for retries and mirrors; a larger one streams on, without them. */
   maxRequestBytes: number;
+  /** All kept request bodies together (AMBIENT_MAX_BUFFERED_BYTES). */
+  maxBufferedBytes: number;
   drainDeadlineMs: number;
   /** meshConfig pathNormalization.normalization (AMBIENT_PATH_NORMALIZATION; default BASE). */
   pathNormalization: PathNormalization;
@@ -87,6 +89,12 @@ export function loadConfig(env: Env = process.env): Config {
     statsAddr: r.hostPort('AMBIENT_STATS_ADDR', '0.0.0.0:15020'),
     readinessAddr: r.hostPort('AMBIENT_READINESS_ADDR', '0.0.0.0:15021'),
     maxRequestBytes: r.int('AMBIENT_MAX_REQUEST_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxBufferedBytes: r.int(
+      'AMBIENT_MAX_BUFFERED_BYTES',
+      128 * 1024 * 1024,
+      1024 * 1024,
+      16 * 1024 * 1024 * 1024,
+    ),
     drainDeadlineMs: r.int('TERMINATION_GRACE_PERIOD_SECONDS', 5, 0, 3600) * 1000,
     pathNormalization,
     trustedHops: r.int('AMBIENT_NUM_TRUSTED_PROXIES', 0, 0, 64),

@@ -603,10 +603,24 @@ export class XdsServer {
     if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      for (const c of this.conns) {
-        c.flush();
-        this.pushes++;
-      }
+      this.flushEach([...this.conns]);
     }, this.debounceMs);
+  }
+
+  /**
+   * One connection's push per turn of the event loop: a change pushed to many proxies yields
+   * between them, so other streams' requests and the CA are served in between.
+   */
+  private flushEach(conns: Connection[], i = 0): void {
+    for (; i < conns.length; i++) {
+      const c = conns[i]!;
+      if (c.closed) continue;
+      c.flush();
+      this.pushes++;
+      if (i + 1 < conns.length) {
+        setImmediate(() => this.flushEach(conns, i + 1));
+        return;
+      }
+    }
   }
 }
