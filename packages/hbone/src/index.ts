@@ -31,6 +31,7 @@ export {
   type HboneDecision,
   type HboneRequest,
   HboneServer,
+  type HboneServerLimits,
   type HboneServerOptions,
 } from './server.js';
 export {

@@ -52,10 +52,17 @@ export interface HboneServerOptions {
   tuning?: HboneTuning;
   pingIntervalMs?: number;
   /** Limits (defaults HBONE_SERVER_LIMITS); tests shorten them. */
-  limits?: Partial<typeof HBONE_SERVER_LIMITS>;
+  limits?: Partial<HboneServerLimits>;
 }
 
-export const HBONE_SERVER_LIMITS = {
+export interface HboneServerLimits {
+  handshakeTimeoutMs: number;
+  maxPendingHandshakes: number;
+  prematureResetStreams: number;
+  prematureResetLifetimeMs: number;
+}
+
+export const HBONE_SERVER_LIMITS: Readonly<HboneServerLimits> = {
   /** A TLS handshake that has not finished by then is dropped (Node: 120 s). */
   handshakeTimeoutMs: 10_000,
   /** Connections still in their TLS handshake; more are dropped on arrival. */
@@ -63,7 +70,7 @@ export const HBONE_SERVER_LIMITS = {
   /** Envoy premature_reset_total_stream_count / min_stream_lifetime (1 s) / 50 %. */
   prematureResetStreams: 500,
   prematureResetLifetimeMs: 1000,
-} as const;
+};
 
 interface SessionCounts {
   streams: number;
@@ -79,7 +86,7 @@ export class HboneServer {
   private readonly counts = new WeakMap<http2.Http2Session, SessionCounts>();
   private draining = false;
   private pendingHandshakes = 0;
-  readonly limits: typeof HBONE_SERVER_LIMITS;
+  readonly limits: HboneServerLimits;
   /** Refusals for abuse, by kind (admin and tests read them). */
   readonly refused = { handshakeTimeout: 0, tooManyHandshakes: 0, prematureResets: 0 };
   /** `address:port` of each connection still in its handshake → its release. */

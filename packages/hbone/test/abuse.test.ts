@@ -5,9 +5,10 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { clientTlsOptions, serverTlsOptions, type WorkloadCertificate } from '@ambient/mtls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { HBONE_SERVER_LIMITS, HboneServer } from '../src/index.js';
+import { HBONE_SERVER_LIMITS, HboneServer, type HboneServerLimits } from '../src/index.js';
 import { sleep, testPki } from './helpers.js';
 
 const SERVER = 'spiffe://cluster.local/ns/shop/sa/server';
@@ -23,7 +24,7 @@ beforeAll(async () => {
   clientCert = pki.issue('spiffe://cluster.local/ns/shop/sa/client');
 });
 
-async function start(limits: Partial<typeof HBONE_SERVER_LIMITS>) {
+async function start(limits: Partial<HboneServerLimits>) {
   let dials = 0;
   let handled = 0;
   const server = new HboneServer({
@@ -118,4 +119,100 @@ describe('HBONE server under abuse', () => {
     expect(handled).toBeGreaterThanOrEqual(100);
     expect(dials * 4).toBeLessThan(handled);
   });
+});
+
+describe('HBONE noisy neighbour', () => {
+  it('a victim opening tunnels at a fixed rate loses none and keeps p99 low while a neighbour floods', async () => {
+    const { port: upstreamPort, close } = await (async () => {
+      const srv = net.createServer((s) => {
+        s.on('error', () => {});
+        s.pipe(s);
+      });
+      await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+      return { port: (srv.address() as net.AddressInfo).port, close: () => srv.close() };
+    })();
+    cleanups.push(close);
+    const { forwardedFor } = await import('../src/index.js');
+    const server = new HboneServer({
+      tls: serverTlsOptions(serverCert),
+      trustDomain: 'cluster.local',
+      limits: { prematureResetStreams: 100, handshakeTimeoutMs: 1000 },
+      // As the waypoint does: read the peer's `forwarded` header, then dial.
+      handler: async (req) => {
+        forwardedFor(String(req.headers.forwarded ?? ''));
+        await new Promise((r) => setImmediate(r));
+        if (req.signal.aborted) return { status: 503, reason: 'reset' };
+        const upstream = net.connect(upstreamPort, '127.0.0.1');
+        await new Promise((r, j) => upstream.once('connect', r).once('error', j));
+        return { status: 200, upstream };
+      },
+    });
+    const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+    cleanups.push(() => server.drain(100));
+
+    const connect = () => {
+      const socket = tls.connect({ ...clientTlsOptions(clientCert, [SERVER]), host: '127.0.0.1', port });
+      const session = http2.connect(`https://127.0.0.1:${port}`, { createConnection: () => socket });
+      session.on('error', () => {});
+      cleanups.push(() => session.destroy());
+      return session;
+    };
+    // The neighbour runs in its own process (flood-peer.mjs), as it would on its own machine.
+    const { spawn } = await import('node:child_process');
+    const peer = spawn(process.execPath, [fileURLToPath(new URL('./flood-peer.mjs', import.meta.url))], {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        UPSTREAM: String(upstreamPort),
+        CERT: clientCert.certPem + clientCert.chainPems.join(''),
+        KEY: clientCert.privateKeyPem,
+        CA: clientCert.rootPem,
+        FLOOD_MS: '3000',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    cleanups.push(() => peer.kill());
+    let peerOut = '';
+    peer.stdout.on('data', (c) => {
+      peerOut += c;
+    });
+    const flood = new Promise<number>((resolve) => peer.once('exit', () => resolve(Number(peerOut))));
+    await sleep(200); // the flood is on before the victim starts
+    const victim = connect();
+    const latencies: number[] = [];
+    let failed = 0;
+    const pending: Promise<void>[] = [];
+    for (let i = 0; i < 100; i++) {
+      const t = performance.now();
+      pending.push(
+        new Promise<void>((resolve) => {
+          const st = victim.request({ ':method': 'CONNECT', ':authority': `127.0.0.1:${upstreamPort}` });
+          st.on('error', () => {
+            failed++;
+            resolve();
+          });
+          st.once('response', (h) => {
+            if (h[':status'] !== 200) failed++;
+            st.write('ping');
+            st.once('data', () => {
+              latencies.push(performance.now() - t);
+              st.close();
+              resolve();
+            });
+          });
+        }),
+      );
+      await sleep(20);
+    }
+    await Promise.all(pending);
+    const abusive = await flood;
+    latencies.sort((a, b) => a - b);
+    const p99 = latencies[Math.floor(latencies.length * 0.99)] ?? Number.POSITIVE_INFINITY;
+    console.log(
+      `HBONE noisy neighbour: 100 victim tunnels, ${failed} failed, p99 ${p99.toFixed(1)} ms; ${abusive} reset CONNECTs with 4 KiB forwarded headers, ${server.refused.prematureResets} GOAWAYs, ${server.refused.handshakeTimeout} idle handshakes dropped`,
+    );
+    expect(failed).toBe(0);
+    expect(p99).toBeLessThan(500);
+    expect(server.refused.prematureResets).toBeGreaterThan(0);
+  }, 30_000);
 });
