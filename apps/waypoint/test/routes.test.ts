@@ -181,3 +181,71 @@ describe('route matching under any input', () => {
     );
   });
 });
+
+describe('route configuration validation under any input', () => {
+  it('fuzz: route configuration — any decoded RouteConfiguration compiles or is refused with an Error naming it (NACK)', async () => {
+    const fc = (await import('fast-check')).default;
+    const { RouteConfiguration: RC } = await import('@ambient/proto');
+    const str = fc.string({ maxLength: 12 });
+    const matcher = fc.oneof(
+      fc.record({ exact: str }),
+      fc.record({ prefix: str }),
+      fc.record({
+        safeRegex: fc.record({ regex: fc.oneof(str, fc.constantFrom('(', '(a)\\1', '[a-z]+', '.*')) }),
+      }),
+    );
+    const route = fc.record(
+      {
+        name: str,
+        match: fc.record(
+          {
+            prefix: str,
+            path: str,
+            safeRegex: fc.record({ regex: fc.oneof(str, fc.constantFrom('(', '/x/(a+)+', '(?=a)')) }),
+            headers: fc.array(fc.record({ name: str, stringMatch: matcher }), { maxLength: 2 }),
+            queryParameters: fc.array(fc.record({ name: str, stringMatch: matcher }), { maxLength: 2 }),
+          },
+          { requiredKeys: [] },
+        ),
+        route: fc.record(
+          {
+            cluster: str,
+            weightedClusters: fc.record({
+              clusters: fc.array(fc.record({ name: str, weight: fc.record({ value: fc.nat(200) }) }), {
+                maxLength: 3,
+              }),
+            }),
+            regexRewrite: fc.record({
+              pattern: fc.record({ regex: fc.oneof(str, fc.constantFrom('(', '^/(.*)$')) }),
+              substitution: str,
+            }),
+            prefixRewrite: str,
+          },
+          { requiredKeys: [] },
+        ),
+        directResponse: fc.record({ status: fc.integer({ min: 0, max: 999 }) }),
+      },
+      { requiredKeys: ['name'] },
+    );
+    fc.assert(
+      fc.property(fc.array(route, { maxLength: 4 }), (routes) => {
+        let rc: ReturnType<typeof RC.create>;
+        try {
+          rc = RC.create({
+            name: 't',
+            virtualHosts: [{ name: 'vh', domains: ['*'], routes: routes as never }],
+          });
+        } catch {
+          return; // not even a RouteConfiguration: the xDS decoder refuses it before this
+        }
+        try {
+          compileRouteConfiguration(rc);
+        } catch (err) {
+          expect(err).toBeInstanceOf(Error);
+          expect(err).not.toBeInstanceOf(TypeError);
+          expect((err as Error).message.length).toBeGreaterThan(0);
+        }
+      }),
+    );
+  });
+});
