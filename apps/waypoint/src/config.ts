@@ -23,9 +23,9 @@ export interface Config {
   adminAddr: HostPort;
   statsAddr: HostPort;
   readinessAddr: HostPort;
-  /** Largest request body kept for retries and mirrors; a larger one streams on, without them. */
+  /** Largest request body buffered for retries and mirrors; larger bodies get 413. */
   maxRequestBytes: number;
-  /** All kept request bodies together (AMBIENT_MAX_BUFFERED_BYTES). */
+  /** All buffered request bodies together (AMBIENT_MAX_BUFFERED_BYTES); past it → 503. */
   maxBufferedBytes: number;
   drainDeadlineMs: number;
   /** meshConfig pathNormalization.normalization (AMBIENT_PATH_NORMALIZATION; default BASE). */

@@ -8,7 +8,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type http2 from 'node:http2';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
   evaluateL7,
   normalizeRequestPath,
@@ -31,7 +31,6 @@ import {
 } from './routing/routes.js';
 import type { ServiceInfo, WaypointState, WorkloadInfo } from './state.js';
 import { type Endpoint, Overflow, type UpstreamCluster } from './upstream/cluster.js';
-import { type BufferAccount, RequestBody } from './upstream/request-body.js';
 
 type Req = http.IncomingMessage | http2.Http2ServerRequest;
 type Res = http.ServerResponse | http2.Http2ServerResponse;
@@ -160,16 +159,6 @@ export class Router {
   private readonly random: () => number;
   /** Request body bytes held right now, by every request (the per-proxy buffer cap). */
   private buffered = 0;
-  private readonly account: BufferAccount = {
-    take: (n) => {
-      if (this.buffered + n > (this.deps.maxBufferedBytes ?? 128 * 1024 * 1024)) return false;
-      this.buffered += n;
-      return true;
-    },
-    give: (n) => {
-      this.buffered -= n;
-    },
-  };
 
   constructor(private readonly deps: RouterDeps) {
     this.random = deps.random ?? Math.random;
@@ -194,10 +183,9 @@ export class Router {
       if (!res.writableFinished) out.flags.add('DC');
       finish();
     });
-    // The body is read from the start (filters may wait: JWKS, fault delay) and kept for
-    // retries up to the limit; the first attempt streams it on.
-    const body = new RequestBody(req, this.deps.maxRequestBytes, this.account);
-    res.once('close', () => body.release());
+    // The body is collected from the start: filters may wait (JWKS, fault delay) and a short
+    // request's 'end' must not pass unseen in the meantime.
+    const body = this.readBody(req, res);
     try {
       await this.process(req, res, ds, out, isGrpc, body);
     } catch (err) {
@@ -212,7 +200,7 @@ export class Router {
     ds: Downstream,
     out: Outcome,
     isGrpc: boolean,
-    body: RequestBody,
+    bodyPromise: Promise<Buffer | 'overloaded' | undefined>,
   ): Promise<void> {
     const { state } = this.deps;
     const headers = flatHeaders(req.headers as Headers);
@@ -381,9 +369,58 @@ export class Router {
       return;
     }
 
-    // 7. Forward: the body streams to the upstream; a copy is kept for retries and mirrors.
+    // 7. Forward: the request body is buffered (retries and mirrors replay it).
+    const body = await bodyPromise;
+    if (body === 'overloaded') {
+      out.flags.add('UO');
+      out.detail = 'request body buffers full';
+      return this.localReply(res, 503, 'request body buffers full', out, isGrpc);
+    }
+    if (body === undefined) return this.localReply(res, 413, 'Payload Too Large', out, isGrpc);
     if (res.destroyed) return;
     await this.forward(req, res, ds, route, view, headers, body, out, isGrpc, corsHeaders);
+  }
+
+  /**
+   * The request body, buffered for retries and mirrors: undefined when it is over the
+   * per-request limit or the request was aborted; 'overloaded' when every request's buffered
+   * bodies together would pass the per-proxy cap. What is held is released when the response
+   * ends; what is refused is dropped at once.
+   */
+  private readBody(req: Req, res: Res): Promise<Buffer | 'overloaded' | undefined> {
+    const cap = this.deps.maxBufferedBytes ?? 128 * 1024 * 1024;
+    return new Promise((resolve) => {
+      let chunks: Buffer[] = [];
+      let size = 0;
+      let done = false;
+      const release = () => {
+        this.buffered -= size;
+        size = 0;
+        chunks = [];
+      };
+      const refuse = (why: 'overloaded' | undefined) => {
+        if (done) return;
+        done = true;
+        release();
+        resolve(why);
+      };
+      res.once('close', release);
+      req.on('data', (c: Buffer) => {
+        if (done) return;
+        if (size + c.length > this.deps.maxRequestBytes) return refuse(undefined);
+        if (this.buffered + c.length > cap) return refuse('overloaded');
+        size += c.length;
+        this.buffered += c.length;
+        chunks.push(c);
+      });
+      req.once('end', () => {
+        if (done) return;
+        done = true;
+        resolve(Buffer.concat(chunks));
+      });
+      req.once('error', () => refuse(undefined));
+      req.once('aborted', () => refuse(undefined));
+    });
   }
 
   /** Request body bytes held by all requests (admin, tests). */
@@ -426,7 +463,7 @@ export class Router {
     route: CompiledRoute,
     view: RequestView,
     headers: Record<string, string | undefined>,
-    body: RequestBody,
+    body: Buffer,
     out: Outcome,
     isGrpc: boolean,
     corsHeaders: Headers,
@@ -452,14 +489,9 @@ export class Router {
     const extraResponse: Headers = { ...corsHeaders };
     const hash = this.hashOf(action.hash, view, ds, extraResponse);
 
-    // A mirror gets the whole body once it has arrived, if it was kept (Envoy: not past the limit).
     for (const m of action.mirrors)
-      if (draw(m.numerator, m.denominator, this.random)) {
-        const headersCopy = { ...upstreamHeaders };
-        void body.complete().then((whole) => {
-          if (whole) this.mirror(m.cluster, view.method, path, authority, headersCopy, whole, ds.http2);
-        });
-      }
+      if (draw(m.numerator, m.denominator, this.random))
+        this.mirror(m.cluster, view.method, path, authority, upstreamHeaders, body, ds.http2);
 
     const retry = action.retry;
     const deadline = action.timeoutMs > 0 ? performance.now() + action.timeoutMs : Number.POSITIVE_INFINITY;
@@ -518,8 +550,7 @@ export class Router {
           cluster.outlier.report(ep.key, { local: 'timeout' });
         else cluster.outlier.report(ep.key, { local: 'reset' });
       }
-      // Past the buffer limit the body cannot be sent again: no retry (Envoy's rule).
-      const retriable = retry !== undefined && body.replayable && this.shouldRetry(retry, result);
+      const retriable = retry !== undefined && this.shouldRetry(retry, result);
       const timeLeft = deadline - performance.now();
       if (
         retriable &&
@@ -597,20 +628,12 @@ export class Router {
     path: string,
     authority: string,
     headers: Headers,
-    body: Buffer | RequestBody,
+    body: Buffer,
     timeoutMs: number,
     timeoutIsGlobal: boolean,
     useH2: boolean,
     downstream: Res,
   ): Promise<Attempt> {
-    /** Sends the body (a mirror's copy, or the request's own stream); false when it cannot be sent again. */
-    const sendBody = (dest: Writable): boolean => {
-      if (Buffer.isBuffer(body)) {
-        dest.end(body);
-        return true;
-      }
-      return body.pipeTo(dest);
-    };
     return new Promise<Attempt>((resolve) => {
       let settled = false;
       let abort: () => void = () => {};
@@ -672,15 +695,7 @@ export class Router {
           cleanup();
           done({ kind: 'error', error: connected ? 'reset' : 'connect', detail: err.message });
         });
-        if (!sendBody(req)) {
-          req.destroy();
-          cleanup();
-          done({
-            kind: 'error',
-            error: 'reset',
-            detail: 'the request body was streamed once and cannot be sent again',
-          });
-        }
+        req.end(body);
         return;
       }
       cluster.http2Session(ep).then(
@@ -725,15 +740,7 @@ export class Router {
               detail: `stream reset (code ${stream.rstCode})`,
             });
           });
-          if (!sendBody(stream)) {
-            stream.close(8 /* CANCEL */);
-            cleanup();
-            done({
-              kind: 'error',
-              error: 'reset',
-              detail: 'the request body was streamed once and cannot be sent again',
-            });
-          }
+          stream.end(body);
         },
         (err: Error) => {
           cleanup();
