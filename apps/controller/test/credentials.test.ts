@@ -2,8 +2,7 @@
 // mode): the CA RPC and both xDS ports with no token, a forged or expired token, a workload's
 // token, and a node agent's token used beyond its node. Before the fix, CreateCertificate
 // needed no token at all and issued any identity some pod ran as; xDS served everyone.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CaClient, Identity, TOKEN_KEY_FILE, TokenIssuer } from '@ambient/mtls';
 import { TypeUrl } from '@ambient/proto';
@@ -11,13 +10,14 @@ import { istioTypes, XdsClient } from '@ambient/xds';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caAuthorizer } from '../src/ca-authorizer.js';
-import { loadConfig } from '../src/config.js';
-import { Controller } from '../src/server.js';
+import type { Controller } from '../src/server.js';
 import { ModelStore } from '../src/store.js';
+import { startTestController, type TestController } from './helpers.js';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'ctl-creds-'));
-const caDir = path.join(dir, 'ca');
+let t: TestController;
 let controller: Controller;
+let caDir: string;
+let dir: string;
 let issuer: TokenIssuer;
 
 const cluster = `
@@ -104,26 +104,12 @@ async function subscribe(
 }
 
 beforeAll(async () => {
-  mkdirSync(path.join(dir, 'config'));
-  writeFileSync(path.join(dir, 'config', 'cluster.yaml'), cluster);
-  controller = new Controller(
-    loadConfig({
-      AMBIENT_CONFIG_DIR: path.join(dir, 'config'),
-      AMBIENT_CA_DIR: caDir,
-      AMBIENT_XDS_PLAINTEXT_ADDR: '127.0.0.1:0',
-      AMBIENT_XDS_TLS_ADDR: '127.0.0.1:0',
-      AMBIENT_DEBUG_ADDR: '127.0.0.1:0',
-      LOG_LEVEL: 'silent',
-    }),
-  );
-  await controller.start();
+  t = await startTestController(cluster, { AMBIENT_XDS_PLAINTEXT_ADDR: '127.0.0.1:0' });
+  ({ controller, caDir, dir } = t);
   issuer = TokenIssuer.load(path.join(caDir, TOKEN_KEY_FILE));
 }, 30_000);
 
-afterAll(async () => {
-  await controller?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => t?.stop());
 
 describe('the CA authenticates every caller and issues only what istiod would', () => {
   it('no token: refused (was: any identity some pod runs as)', async () => {

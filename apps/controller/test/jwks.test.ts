@@ -2,17 +2,16 @@
 // istiod does by default — waypoints never fetch URLs a policy names (before: every waypoint
 // fetched the URI, triggered by any client's token, and echoed fetch errors in 401 bodies).
 // A real controller on loopback against a real HTTP server.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { structToPlain } from '@ambient/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { Controller } from '../src/server.js';
+import type { Controller } from '../src/server.js';
+import { startTestController, type TestController } from './helpers.js';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'ctl-jwks-'));
+let t: TestController;
 let controller: Controller;
 let server: http.Server;
 let fetches = 0;
@@ -75,27 +74,14 @@ beforeAll(async () => {
     }
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  mkdirSync(path.join(dir, 'config'));
   const port = (server.address() as AddressInfo).port;
-  writeFileSync(path.join(dir, 'config', 'cluster.yaml'), cluster(`http://127.0.0.1:${port}/jwks.json`));
-  controller = new Controller(
-    loadConfig({
-      AMBIENT_CONFIG_DIR: path.join(dir, 'config'),
-      AMBIENT_CA_DIR: path.join(dir, 'ca'),
-      AMBIENT_XDS_PLAINTEXT_ADDR: '',
-      AMBIENT_XDS_TLS_ADDR: '127.0.0.1:0',
-      AMBIENT_DEBUG_ADDR: '127.0.0.1:0',
-      AMBIENT_DEBOUNCE_MS: '10',
-      LOG_LEVEL: 'silent',
-    }),
-  );
-  await controller.start();
+  t = await startTestController(cluster(`http://127.0.0.1:${port}/jwks.json`), { AMBIENT_DEBOUNCE_MS: '10' });
+  controller = t.controller;
 }, 30_000);
 
 afterAll(async () => {
-  await controller?.stop();
+  await t?.stop();
   await new Promise((r) => server?.close(r));
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('jwksUri is resolved by the controller', () => {
@@ -111,7 +97,7 @@ describe('jwksUri is resolved by the controller', () => {
 
   it('an unreachable URI fails closed: an empty key set, a warning naming the field, retries backed off', async () => {
     const port = (server.address() as AddressInfo).port;
-    writeFileSync(path.join(dir, 'config', 'cluster.yaml'), cluster(`http://127.0.0.1:${port}/broken`));
+    writeFileSync(path.join(t.configDir, 'cluster.yaml'), cluster(`http://127.0.0.1:${port}/broken`));
     const spec = await eventually('the empty key set', () => {
       const s = sentSpec() as { jwtRules: { jwks?: string; jwksUri?: string }[] } | undefined;
       return s?.jwtRules[0]?.jwks === '{"keys":[]}' ? s : undefined;

@@ -4,43 +4,27 @@
 // asks the CA for its certificate at a fixed rate: none of its requests fails and p99 stays
 // under the bound. Real controller, real gRPC and TLS on loopback.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CaClient, Identity, TOKEN_KEY_FILE, TokenIssuer } from '@ambient/mtls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config.js';
-import { Controller } from '../src/server.js';
+import type { Controller } from '../src/server.js';
+import { startTestController, type TestController } from './helpers.js';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'ctl-noisy-'));
-const caDir = path.join(dir, 'ca');
+let t: TestController;
 let controller: Controller;
+let caDir: string;
 const P99_BOUND_MS = 500;
 
 beforeAll(async () => {
-  mkdirSync(path.join(dir, 'config'));
-  writeFileSync(
-    path.join(dir, 'config', 'cluster.yaml'),
+  t = await startTestController(
     'apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {istio.io/dataplane-mode: ambient}}\n',
   );
-  controller = new Controller(
-    loadConfig({
-      AMBIENT_CONFIG_DIR: path.join(dir, 'config'),
-      AMBIENT_CA_DIR: caDir,
-      AMBIENT_XDS_PLAINTEXT_ADDR: '',
-      AMBIENT_XDS_TLS_ADDR: '127.0.0.1:0',
-      AMBIENT_DEBUG_ADDR: '127.0.0.1:0',
-      LOG_LEVEL: 'silent',
-    }),
-  );
-  await controller.start();
+  ({ controller, caDir } = t);
 }, 30_000);
 
-afterAll(async () => {
-  await controller?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => t?.stop());
 
 describe('controller noisy neighbour', () => {
   it(`CA requests at 20/s keep p99 < ${P99_BOUND_MS} ms and all succeed while a proxy floods xDS`, async () => {
