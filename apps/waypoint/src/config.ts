@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { PATH_NORMALIZATIONS, type PathNormalization } from '@ambient/policy';
 import { ConfigError, EnvReader, type HostPort } from '@ambient/telemetry';
+import { DEFAULT_MAX_BUFFERED_BYTES } from './router.js';
 
 export interface Config {
   pod: { name: string; namespace: string; serviceAccount: string; instanceIp: string };
@@ -91,7 +92,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxRequestBytes: r.int('AMBIENT_MAX_REQUEST_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxBufferedBytes: r.int(
       'AMBIENT_MAX_BUFFERED_BYTES',
-      128 * 1024 * 1024,
+      DEFAULT_MAX_BUFFERED_BYTES,
       1024 * 1024,
       16 * 1024 * 1024 * 1024,
     ),

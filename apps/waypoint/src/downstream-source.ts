@@ -10,8 +10,6 @@ import type { WaypointState, WorkloadInfo } from './state.js';
 export interface DownstreamSource {
   ip: string;
   workload?: WorkloadInfo;
-  /** True when `ip` came from a `forwarded` claim that was verified against the workload. */
-  fromForwarded: boolean;
 }
 
 const plainIp = (ip: string) => (ip.startsWith('::ffff:') ? ip.slice(7) : ip);
@@ -25,9 +23,9 @@ export function downstreamSource(req: HboneRequest, state: WaypointState): Downs
   const claimed = forwardedFor(Array.isArray(header) ? header[0] : header);
   if (claimed !== undefined && plainIp(claimed) !== peerIp) {
     const w = state.workloadByAddress(plainIp(claimed));
-    if (runsAsPeer(w)) return { ip: plainIp(claimed), workload: w, fromForwarded: true };
+    if (runsAsPeer(w)) return { ip: plainIp(claimed), workload: w };
   }
   // The workload (telemetry labels) only when it is the peer: an address is not an identity.
   const w = state.workloadByAddress(peerIp);
-  return { ip: peerIp, ...(runsAsPeer(w) ? { workload: w } : {}), fromForwarded: false };
+  return { ip: peerIp, ...(runsAsPeer(w) ? { workload: w } : {}) };
 }

@@ -118,6 +118,9 @@ type Attempt =
       detail: string;
     };
 
+/** All request bodies buffered at once, across requests, when RouterDeps says nothing. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 128 * 1024 * 1024;
+
 export interface RouterDeps {
   state: WaypointState;
   metrics: HttpMetrics;
@@ -388,7 +391,7 @@ export class Router {
    * ends; what is refused is dropped at once.
    */
   private readBody(req: Req, res: Res): Promise<Buffer | 'overloaded' | undefined> {
-    const cap = this.deps.maxBufferedBytes ?? 128 * 1024 * 1024;
+    const cap = this.deps.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     return new Promise((resolve) => {
       let chunks: Buffer[] = [];
       let size = 0;

@@ -81,6 +81,17 @@ describe.skipIf(!gate.run)('attack matrix: every listener × every credential', 
     return { ok: true, status: j.status, body: typeof j.body === 'string' ? j.body : JSON.stringify(j.body) };
   }
 
+  /** What the client pod gets back sending `data` to the TCP service through the mesh. */
+  async function tcpSendFromClient(data: string): Promise<string> {
+    const r = await w.lab.exec(
+      'client',
+      process.execPath,
+      [testkitCli, 'tcp-send', VIP.tcpdb!, '9080', '--data', data, '--timeout-ms', '3000'],
+      { allowFailure: true },
+    );
+    return r.stdout;
+  }
+
   /** A certificate for `id` signed by `ca`, written as PEM files the attacker reads. */
   function certFile(
     name: string,
@@ -428,13 +439,7 @@ spec:
         });
         expect(r.status).toBe(401);
         // Through the mesh from the client pod: no echo either.
-        const res = await w.lab.exec(
-          'client',
-          process.execPath,
-          [testkitCli, 'tcp-send', VIP.tcpdb!, '9080', '--data', 'ping', '--timeout-ms', '3000'],
-          { allowFailure: true },
-        );
-        expect(res.stdout).not.toContain('ping');
+        expect(await tcpSendFromClient('ping')).not.toContain('ping');
         // An L4 ALLOW for the client's identity lets the client in and keeps the intruder out.
         await w.apply(
           'tcpdb-deny-all',
@@ -446,17 +451,7 @@ spec:
   rules: [{from: [{source: {principals: ["cluster.local/ns/bookinfo/sa/sleep"]}}]}]
 `,
         );
-        const ok = await w.lab.exec('client', process.execPath, [
-          testkitCli,
-          'tcp-send',
-          VIP.tcpdb!,
-          '9080',
-          '--data',
-          'pong',
-          '--timeout-ms',
-          '3000',
-        ]);
-        expect(ok.stdout).toContain('pong');
+        expect(await tcpSendFromClient('pong')).toContain('pong');
         expect(
           (await attack('hbone', { ...wp(), authority: `${VIP.tcpdb}:9080`, ...creds.intruder, send: 'x' }))
             .status,
